@@ -1,0 +1,49 @@
+# Runnel: build, test, benchmark, lint.
+#   make build   every binary into ./bin
+#   make test    the tests of every module in the workspace
+#   make bench   the benchmarks, with ratios against their peers
+#   make lint    go vet and staticcheck
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
+STATICCHECK_VERSION := v0.8.2
+TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: all build test bench lint fmt dev clean
+
+# The local platform: today the coordinator; the broker, lagmon and NATS join
+# it as they land (then through `runnel dev`).
+dev: build
+	$(BIN)/runnel-coordinator --listen 127.0.0.1:2181 --data-dir ./runnel-data/coordinator --admin-listen 127.0.0.1:8080
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	cd services/coordinator && $(GO) build -o $(BIN)/ ./cmd/runnel-coordinator
+
+test: build
+	@set -e; for m in $(MODULES); do \
+		echo "==> go test $$m"; \
+		(cd $$m && $(GO) test $(TEST_FLAGS) ./...); \
+	done
+
+bench: build
+	cd services/coordinator && $(GO) run ./cmd/zkbench --compare
+	cd services/coordinator && $(GO) run ./cmd/zkbench --compare --ensemble 3
+
+lint:
+	@set -e; for m in $(MODULES); do \
+		echo "==> vet $$m"; (cd $$m && $(GO) vet ./...); \
+	done
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@set -e; for m in $(MODULES); do \
+		echo "==> staticcheck $$m"; (cd $$m && $$($(GO) env GOPATH)/bin/staticcheck ./...); \
+	done
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

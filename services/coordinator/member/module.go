@@ -1,0 +1,104 @@
+package member
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+
+	"github.com/runnel-io/runnel/internal/telemetry"
+	"github.com/runnel-io/runnel/services/coordinator/admin"
+	"github.com/runnel-io/runnel/services/coordinator/jute"
+	"github.com/runnel-io/runnel/services/coordinator/server"
+	"github.com/runnel-io/runnel/services/coordinator/standalone"
+	"github.com/runnel-io/runnel/services/coordinator/znode"
+)
+
+// Module runs a coordinator member configured by cfg.
+func Module(cfg *Config) fx.Option {
+	return fx.Module("coordinator",
+		fx.Supply(cfg),
+		fx.Provide(znode.New, newReplicator, newServer),
+		fx.Invoke(startAdmin),
+	)
+}
+
+type replicator interface {
+	server.Replicator
+	Start()
+	Stop(ctx context.Context) error
+}
+
+func newReplicator(lc fx.Lifecycle, cfg *Config, db *znode.DB, logger *slog.Logger) (server.Replicator, error) {
+	peers, err := ParsePeers(cfg.Peers)
+	if err != nil {
+		return nil, err
+	}
+	var r replicator
+	if len(peers) > 0 {
+		return nil, fmt.Errorf("--peers: ensemble mode is not available in this build")
+	}
+	r, err = standalone.Open(db, standalone.Options{Dir: cfg.DataDir, SnapCount: cfg.SnapCount, NoSync: cfg.NoSync, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { r.Start(); return nil },
+		OnStop:  r.Stop,
+	})
+	return r, nil
+}
+
+type serverParams struct {
+	fx.In
+	Lifecycle      fx.Lifecycle
+	Config         *Config
+	DB             *znode.DB
+	Replicator     server.Replicator
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+}
+
+func newServer(p serverParams) (*server.Server, error) {
+	sc := server.DefaultConfig()
+	sc.Listen = p.Config.Listen
+	sc.ServerID = int64(p.Config.ID)
+	sc.TickTime = p.Config.TickTime
+	sc.MaxClientConns = p.Config.MaxClientConns
+	sc.ContainerCheckInterval = p.Config.ContainerCheckInterval
+	sc.DataDir = p.Config.DataDir
+	sc.MaxPacket = jute.MaxPacket
+	s, err := server.New(server.Params{Config: sc, DB: p.DB, Replicator: p.Replicator, Logger: p.Logger,
+		TracerProvider: p.TracerProvider, MeterProvider: p.MeterProvider})
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error { return s.Start() },
+		OnStop: func(ctx context.Context) error {
+			s.Stop()
+			return nil
+		},
+	})
+	return s, nil
+}
+
+func startAdmin(lc fx.Lifecycle, cfg *Config, zk *server.Server, db *znode.DB, tel *telemetry.Providers) {
+	if cfg.AdminListen == "" {
+		return
+	}
+	var h http.Handler
+	if tel != nil {
+		h = tel.Handler()
+	}
+	a := admin.New(zk, db, h)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { return a.Start(cfg.AdminListen) },
+		OnStop:  a.Stop,
+	})
+}
