@@ -25,7 +25,7 @@ var ErrNoModule = errors.New("launch: coordinator module not found")
 // Coordinator starts Runnel's coordinator standalone on a free loopback
 // port:
 //
-//	runnel-coordinator --listen 127.0.0.1:PORT --data-dir DIR
+//	runnel-coordinator --listen 127.0.0.1:PORT --data-dir DIR --max-client-cnxns 0
 //	    [--admin-listen 127.0.0.1:PORT] [--container-check-interval D]
 //
 // and waits until it answers ruok with imok.
@@ -74,7 +74,9 @@ func coordinator(ctx context.Context, binPath string, n int, opts Options) (*Clu
 				return nil, fmt.Errorf("launch: %w", err)
 			}
 			m.LogPath = filepath.Join(m.Dir, "server.log")
-			m.argv = []string{binPath, "--listen", m.Addr, "--data-dir", data}
+			// No per-address connection limit, as in the ZooKeeper
+			// configuration: every client here comes from 127.0.0.1.
+			m.argv = []string{binPath, "--listen", m.Addr, "--data-dir", data, "--max-client-cnxns", "0"}
 			if m.AdminAddr != "" {
 				m.argv = append(m.argv, "--admin-listen", m.AdminAddr)
 			}

@@ -325,7 +325,7 @@ func TestCoordinatorFlagsAndLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "--listen " + m.Addr + " --data-dir " + filepath.Join(m.Dir, "data") +
+	want := "--listen " + m.Addr + " --data-dir " + filepath.Join(m.Dir, "data") + " --max-client-cnxns 0" +
 		" --admin-listen " + m.AdminAddr + " --container-check-interval 200ms --extra x"
 	if string(args) != want {
 		t.Fatalf("flags\n got %s\nwant %s", args, want)
