@@ -55,15 +55,16 @@ func parseSegmentHeader(h []byte, base int64) error {
 	return nil
 }
 
-// appendRecord appends one framed record to dst.
+// appendRecord appends one framed record to dst. The CRC is computed over
+// the bytes already in place, so framing allocates nothing beyond dst.
 func appendRecord(dst []byte, zxid int64, payload []byte) []byte {
-	var z [8]byte
-	binary.BigEndian.PutUint64(z[:], uint64(zxid))
-	crc := crc32.Update(crc32.Update(0, castagnoli, z[:]), castagnoli, payload)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
-	dst = binary.BigEndian.AppendUint32(dst, crc)
-	dst = append(dst, z[:]...)
-	return append(dst, payload...)
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // length and crc, filled below
+	dst = binary.BigEndian.AppendUint64(dst, uint64(zxid))
+	dst = append(dst, payload...)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+8:], castagnoli))
+	return dst
 }
 
 // recordReader decodes the records of one segment after its header. It is the
