@@ -1,0 +1,458 @@
+// Package config holds the broker's settings under Kafka's own names: the
+// static broker settings given with --config key=value, the per-topic
+// settings stored in the coordinator (/config/topics/<t>), and how a topic
+// setting falls back to its broker default (retention.ms to
+// log.retention.ms, max.message.bytes to message.max.bytes, ...), which is
+// what DescribeConfigs reports as a config's source and synonyms.
+//
+// Only settings the broker acts on, or that clients commonly read back, are
+// known; an unknown topic setting is refused (INVALID_CONFIG), as Kafka
+// refuses one. Unknown broker settings are kept and reported, so that a
+// server.properties written for Kafka loads without edits.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runnel-io/runnel/sdk/storage"
+)
+
+// ErrInvalid means a setting's name is unknown or its value is out of range
+// or of the wrong type. The broker answers INVALID_CONFIG (40).
+var ErrInvalid = errors.New("config: invalid setting")
+
+// Type is a setting's type as DescribeConfigs v3+ reports it.
+type Type int8
+
+// Kafka's ConfigType codes.
+const (
+	TypeBoolean  Type = 1
+	TypeString   Type = 2
+	TypeInt      Type = 3
+	TypeShort    Type = 4
+	TypeLong     Type = 5
+	TypeDouble   Type = 6
+	TypeList     Type = 7
+	TypeClass    Type = 8
+	TypePassword Type = 9
+)
+
+// Source is where a reported value comes from (DescribeConfigs v1+).
+type Source int8
+
+// Kafka's ConfigSource codes.
+const (
+	SourceUnknown              Source = 0
+	SourceDynamicTopic         Source = 1
+	SourceDynamicBroker        Source = 2
+	SourceDynamicDefaultBroker Source = 3
+	SourceStaticBroker         Source = 4
+	SourceDefault              Source = 5
+)
+
+// Def describes one setting.
+type Def struct {
+	Name string
+	// Broker is the broker setting a topic setting falls back to; empty for
+	// broker settings themselves.
+	Broker  string
+	Type    Type
+	Default string
+	// ReadOnly marks broker settings that cannot change at run time.
+	ReadOnly bool
+	check    func(string) error
+}
+
+// Check validates a value for the setting.
+func (d Def) Check(v string) error {
+	if err := checkType(d.Type, v); err != nil {
+		return fmt.Errorf("%w: %s=%q: %v", ErrInvalid, d.Name, v, err)
+	}
+	if d.check != nil {
+		if err := d.check(v); err != nil {
+			return fmt.Errorf("%w: %s=%q: %v", ErrInvalid, d.Name, v, err)
+		}
+	}
+	return nil
+}
+
+func checkType(t Type, v string) error {
+	switch t {
+	case TypeBoolean:
+		if v != "true" && v != "false" {
+			return errors.New("want true or false")
+		}
+	case TypeInt:
+		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
+			return errors.New("want a 32-bit integer")
+		}
+	case TypeShort:
+		if _, err := strconv.ParseInt(v, 10, 16); err != nil {
+			return errors.New("want a 16-bit integer")
+		}
+	case TypeLong:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return errors.New("want a 64-bit integer")
+		}
+	case TypeDouble:
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return errors.New("want a number")
+		}
+	}
+	return nil
+}
+
+func atLeast(min int64) func(string) error {
+	return func(v string) error {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n < min {
+			return fmt.Errorf("must be at least %d", min)
+		}
+		return nil
+	}
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(vals, ", "))
+	}
+}
+
+func cleanupPolicy(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "delete" && p != "compact" {
+			return errors.New("must be a list of delete and compact")
+		}
+	}
+	return nil
+}
+
+// Timestamp types (message.timestamp.type).
+const (
+	CreateTime    = "CreateTime"
+	LogAppendTime = "LogAppendTime"
+)
+
+const maxLong = "9223372036854775807"
+
+// TopicDefs are the known topic settings, sorted by name.
+var TopicDefs = sortDefs([]Def{
+	{Name: "cleanup.policy", Broker: "log.cleanup.policy", Type: TypeList, Default: "delete", check: cleanupPolicy},
+	{Name: "compression.type", Broker: "compression.type", Type: TypeString, Default: "producer",
+		check: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
+	{Name: "delete.retention.ms", Broker: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", check: atLeast(0)},
+	{Name: "file.delete.delay.ms", Broker: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", check: atLeast(0)},
+	{Name: "flush.messages", Broker: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, check: atLeast(1)},
+	{Name: "flush.ms", Broker: "log.flush.interval.ms", Type: TypeLong, Default: maxLong, check: atLeast(0)},
+	{Name: "index.interval.bytes", Broker: "log.index.interval.bytes", Type: TypeInt, Default: "4096", check: atLeast(0)},
+	{Name: "max.compaction.lag.ms", Broker: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, check: atLeast(1)},
+	{Name: "max.message.bytes", Broker: "message.max.bytes", Type: TypeInt, Default: "1048588", check: atLeast(0)},
+	{Name: "message.downconversion.enable", Broker: "log.message.downconversion.enable", Type: TypeBoolean, Default: "true"},
+	{Name: "message.timestamp.difference.max.ms", Broker: "log.message.timestamp.difference.max.ms", Type: TypeLong, Default: maxLong, check: atLeast(0)},
+	{Name: "message.timestamp.type", Broker: "log.message.timestamp.type", Type: TypeString, Default: CreateTime, check: oneOf(CreateTime, LogAppendTime)},
+	{Name: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5"},
+	{Name: "min.compaction.lag.ms", Broker: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", check: atLeast(0)},
+	{Name: "min.insync.replicas", Broker: "min.insync.replicas", Type: TypeInt, Default: "1", check: atLeast(1)},
+	{Name: "preallocate", Broker: "log.preallocate", Type: TypeBoolean, Default: "false"},
+	{Name: "retention.bytes", Broker: "log.retention.bytes", Type: TypeLong, Default: "-1"},
+	{Name: "retention.ms", Broker: "log.retention.ms", Type: TypeLong, Default: "604800000", check: atLeast(-1)},
+	{Name: "segment.bytes", Broker: "log.segment.bytes", Type: TypeInt, Default: "1073741824", check: atLeast(storage.BatchHeaderSize)},
+	{Name: "segment.index.bytes", Broker: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", check: atLeast(4)},
+	{Name: "segment.jitter.ms", Broker: "log.roll.jitter.ms", Type: TypeLong, Default: "0", check: atLeast(0)},
+	{Name: "segment.ms", Broker: "log.roll.ms", Type: TypeLong, Default: "604800000", check: atLeast(1)},
+	{Name: "unclean.leader.election.enable", Broker: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false"},
+})
+
+// BrokerDefs are the known broker-only settings (the broker names of topic
+// settings are known too, through TopicDefs).
+var BrokerDefs = sortDefs([]Def{
+	{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "broker.id", Type: TypeInt, Default: "-1", ReadOnly: true},
+	{Name: "default.replication.factor", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", ReadOnly: true, check: atLeast(1)},
+	{Name: "log.retention.hours", Type: TypeInt, Default: "168", ReadOnly: true},
+	{Name: "log.retention.minutes", Type: TypeInt, Default: "", ReadOnly: true},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", ReadOnly: true, check: atLeast(1)},
+	{Name: "num.partitions", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", ReadOnly: true},
+	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", ReadOnly: true, check: atLeast(1)},
+	{Name: "zookeeper.session.timeout.ms", Type: TypeInt, Default: "18000", ReadOnly: true, check: atLeast(1)},
+})
+
+func sortDefs(d []Def) []Def {
+	sort.Slice(d, func(i, j int) bool { return d[i].Name < d[j].Name })
+	return d
+}
+
+var (
+	topicByName  = map[string]Def{}
+	brokerByName = map[string]Def{}
+)
+
+func init() {
+	for _, d := range TopicDefs {
+		topicByName[d.Name] = d
+		brokerByName[d.Broker] = Def{Name: d.Broker, Type: d.Type, Default: d.Default, ReadOnly: true, check: d.check}
+	}
+	for _, d := range BrokerDefs {
+		brokerByName[d.Name] = d
+	}
+}
+
+// TopicDef returns the definition of a topic setting.
+func TopicDef(name string) (Def, bool) {
+	d, ok := topicByName[name]
+	return d, ok
+}
+
+// CheckTopic validates topic settings: every name must be a known topic
+// setting and every value legal for it. A nil value (a deletion, in
+// IncrementalAlterConfigs) is not checked.
+func CheckTopic(settings map[string]string) error {
+	for k, v := range settings {
+		d, ok := topicByName[k]
+		if !ok {
+			return fmt.Errorf("%w: unknown topic config %q", ErrInvalid, k)
+		}
+		if err := d.Check(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Broker is the broker's static settings.
+type Broker struct {
+	set map[string]string
+
+	// Typed values of the settings the broker acts on.
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	DeleteTopicEnable        bool
+	RetentionCheckInterval   time.Duration
+	MaxRequestSize           int32
+	SessionTimeout           time.Duration
+}
+
+// NewBroker parses broker settings given as key=value (server.properties
+// names). Known settings are type-checked; unknown ones are kept as given.
+func NewBroker(settings map[string]string) (*Broker, error) {
+	b := &Broker{set: map[string]string{}}
+	for k, v := range settings {
+		if d, ok := brokerByName[k]; ok {
+			if err := d.Check(v); err != nil {
+				return nil, err
+			}
+		}
+		b.set[k] = v
+	}
+	// log.retention.ms wins over .minutes, which wins over .hours (Kafka's
+	// rule); likewise log.roll.ms over log.roll.hours.
+	if _, ok := b.set["log.retention.ms"]; !ok {
+		if m, ok := b.set["log.retention.minutes"]; ok {
+			n, _ := strconv.ParseInt(m, 10, 64)
+			b.set["log.retention.ms"] = strconv.FormatInt(n*60000, 10)
+		} else if h, ok := b.set["log.retention.hours"]; ok {
+			n, _ := strconv.ParseInt(h, 10, 64)
+			b.set["log.retention.ms"] = strconv.FormatInt(n*3600000, 10)
+		}
+	}
+	if _, ok := b.set["log.roll.ms"]; !ok {
+		if h, ok := b.set["log.roll.hours"]; ok {
+			n, _ := strconv.ParseInt(h, 10, 64)
+			b.set["log.roll.ms"] = strconv.FormatInt(n*3600000, 10)
+		}
+	}
+	b.NumPartitions = int32(b.int("num.partitions"))
+	b.DefaultReplicationFactor = int16(b.int("default.replication.factor"))
+	b.AutoCreateTopics = b.Value("auto.create.topics.enable") == "true"
+	b.DeleteTopicEnable = b.Value("delete.topic.enable") == "true"
+	b.RetentionCheckInterval = time.Duration(b.int("log.retention.check.interval.ms")) * time.Millisecond
+	b.MaxRequestSize = int32(b.int("socket.request.max.bytes"))
+	b.SessionTimeout = time.Duration(b.int("zookeeper.session.timeout.ms")) * time.Millisecond
+	return b, nil
+}
+
+// Value returns a broker setting: the configured value or the default.
+func (b *Broker) Value(name string) string {
+	if v, ok := b.set[name]; ok {
+		return v
+	}
+	return brokerByName[name].Default
+}
+
+func (b *Broker) int(name string) int64 {
+	n, _ := strconv.ParseInt(b.Value(name), 10, 64)
+	return n
+}
+
+// Set records a static setting the binary derives from its flags (broker.id,
+// listeners, log.dirs, zookeeper.connect) so that DescribeConfigs shows it.
+func (b *Broker) Set(name, value string) { b.set[name] = value }
+
+// Entry is one reported setting.
+type Entry struct {
+	Name      string
+	Value     *string
+	Source    Source
+	Type      Type
+	ReadOnly  bool
+	Sensitive bool
+	Synonyms  []Synonym
+}
+
+// Synonym is a lower-precedence value of the same setting.
+type Synonym struct {
+	Name   string
+	Value  *string
+	Source Source
+}
+
+func str(s string) *string { return &s }
+
+// DescribeTopic reports every topic setting for a topic with the given
+// overrides, each with its source and, lower in precedence, its synonyms.
+func (b *Broker) DescribeTopic(overrides map[string]string) []Entry {
+	out := make([]Entry, 0, len(TopicDefs))
+	for _, d := range TopicDefs {
+		e := Entry{Name: d.Name, Type: d.Type}
+		var syn []Synonym
+		if v, ok := overrides[d.Name]; ok {
+			syn = append(syn, Synonym{Name: d.Name, Value: str(v), Source: SourceDynamicTopic})
+		}
+		if v, ok := b.set[d.Broker]; ok {
+			syn = append(syn, Synonym{Name: d.Broker, Value: str(v), Source: SourceStaticBroker})
+		}
+		syn = append(syn, Synonym{Name: d.Broker, Value: str(d.Default), Source: SourceDefault})
+		e.Value, e.Source, e.Synonyms = syn[0].Value, syn[0].Source, syn
+		out = append(out, e)
+	}
+	return out
+}
+
+// DescribeBroker reports the broker's settings: every known one and every
+// unknown one that was set.
+func (b *Broker) DescribeBroker() []Entry {
+	names := make([]string, 0, len(brokerByName)+len(b.set))
+	seen := map[string]bool{}
+	for n := range brokerByName {
+		names, seen[n] = append(names, n), true
+	}
+	for n := range b.set {
+		if !seen[n] {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]Entry, 0, len(names))
+	for _, n := range names {
+		d, known := brokerByName[n]
+		if !known {
+			d = Def{Name: n, Type: TypeString, ReadOnly: true}
+		}
+		e := Entry{Name: n, Type: d.Type, ReadOnly: true, Sensitive: strings.Contains(n, "password")}
+		if v, ok := b.set[n]; ok {
+			e.Value, e.Source = str(v), SourceStaticBroker
+			e.Synonyms = append(e.Synonyms, Synonym{Name: n, Value: str(v), Source: SourceStaticBroker})
+			if known && d.Default != "" {
+				e.Synonyms = append(e.Synonyms, Synonym{Name: n, Value: str(d.Default), Source: SourceDefault})
+			}
+		} else {
+			if d.Default != "" {
+				e.Value = str(d.Default)
+			}
+			e.Source = SourceDefault
+			if e.Value != nil {
+				e.Synonyms = append(e.Synonyms, Synonym{Name: n, Value: e.Value, Source: SourceDefault})
+			}
+		}
+		if e.Sensitive {
+			e.Value = nil
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Topic is a topic's effective settings, resolved from its overrides and
+// the broker defaults.
+type Topic struct {
+	CleanupPolicy      string
+	RetentionMs        int64 // -1: keep forever
+	RetentionBytes     int64 // -1: no size limit
+	SegmentBytes       int32
+	SegmentMs          int64
+	SegmentIndexBytes  int32
+	IndexIntervalBytes int32
+	FileDeleteDelayMs  int64
+	FlushMessages      int64
+	MaxMessageBytes    int32
+	LogAppendTime      bool
+	MinInsyncReplicas  int32
+}
+
+// Topic resolves a topic's effective settings.
+func (b *Broker) Topic(overrides map[string]string) Topic {
+	get := func(name string) string {
+		if v, ok := overrides[name]; ok {
+			return v
+		}
+		d := topicByName[name]
+		if v, ok := b.set[d.Broker]; ok {
+			return v
+		}
+		return d.Default
+	}
+	num := func(name string) int64 {
+		n, _ := strconv.ParseInt(get(name), 10, 64)
+		return n
+	}
+	return Topic{
+		CleanupPolicy:      get("cleanup.policy"),
+		RetentionMs:        num("retention.ms"),
+		RetentionBytes:     num("retention.bytes"),
+		SegmentBytes:       int32(num("segment.bytes")),
+		SegmentMs:          num("segment.ms"),
+		SegmentIndexBytes:  int32(num("segment.index.bytes")),
+		IndexIntervalBytes: int32(num("index.interval.bytes")),
+		FileDeleteDelayMs:  num("file.delete.delay.ms"),
+		FlushMessages:      num("flush.messages"),
+		MaxMessageBytes:    int32(num("max.message.bytes")),
+		LogAppendTime:      get("message.timestamp.type") == LogAppendTime,
+		MinInsyncReplicas:  int32(num("min.insync.replicas")),
+	}
+}
+
+// Storage returns the storage settings of a partition of the topic, rooted
+// at dir.
+func (t Topic) Storage(dir string) storage.Config {
+	c := storage.Config{
+		Dir:                dir,
+		SegmentBytes:       t.SegmentBytes,
+		SegmentMs:          t.SegmentMs,
+		IndexIntervalBytes: max(t.IndexIntervalBytes, 1),
+		MaxIndexBytes:      t.SegmentIndexBytes,
+		FileDeleteDelayMs:  t.FileDeleteDelayMs,
+	}
+	if c.FileDeleteDelayMs == 0 {
+		c.FileDeleteDelayMs = -1 // storage reads zero as "default"; Kafka's 0 means at once
+	}
+	if t.FlushMessages > 0 && t.FlushMessages != math.MaxInt64 {
+		c.FlushMessages = t.FlushMessages
+	}
+	return c.WithDefaults()
+}
