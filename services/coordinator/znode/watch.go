@@ -138,9 +138,9 @@ func (r *watchRegistry) kinds(w Watcher, path string) (*watcherState, watchKind)
 // Which watch kinds an event reaches on the node's own path. One-shot kinds
 // in the mask are consumed.
 const (
-	dataEventKinds    = watchData | watchPersistent                // created, data changed
-	deletedEventKinds = watchData | watchChild | watchPersistent   // deleted
-	childEventKinds   = watchChild | watchPersistent               // children changed
+	dataEventKinds    = watchData | watchPersistent              // created, data changed
+	deletedEventKinds = watchData | watchChild | watchPersistent // deleted
+	childEventKinds   = watchChild | watchPersistent             // children changed
 	oneShotKinds      = watchData | watchChild
 )
 
