@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 )
@@ -266,8 +267,8 @@ type Log interface {
 	// EndOffset becomes offset, as in Kafka; after a reopen it is
 	// recomputed from the stored batches, so it can be lower when offset
 	// was not a batch boundary. An offset at or past EndOffset does
-	// nothing. An offset below the first stored batch empties the log and
-	// restarts it at offset (StartOffset = EndOffset = offset).
+	// nothing. StartOffset becomes min(StartOffset, offset); an offset below
+	// the first segment empties the log and restarts it at offset.
 	Truncate(ctx context.Context, offset int64) error
 
 	// DeleteBefore advances the log start offset to offset (DeleteRecords,
@@ -393,4 +394,38 @@ func (r *FileRegion) WriteTo(w io.Writer) (int64, error) {
 		return n, fmt.Errorf("storage: copy file region: %w", err)
 	}
 	return n, nil
+}
+
+// RollState is what ShouldRoll needs to know about the active segment.
+type RollState struct {
+	BaseOffset int64
+	Size       int64
+	Empty      bool
+	// FirstTimestamp is the max timestamp of the segment's first batch, or
+	// -1 when it had none; Created is when the segment was created or loaded.
+	FirstTimestamp int64
+	Created        time.Time
+}
+
+// ShouldRoll applies Kafka's rules for rolling the active segment before
+// appending a batch of batchSize bytes with the given max timestamp and last
+// offset: never for an empty segment; when the batch would take the segment
+// past segment.bytes; when the batch's timestamp is more than segment.ms
+// past the segment's first batch's (by the clock when the segment has no
+// timestamps); when the last offset no longer fits a 32-bit offset relative
+// to the base. Backends with indexes add their own "index full" rule.
+func ShouldRoll(cfg Config, seg RollState, batchSize, batchMaxTimestamp, batchLastOffset int64) bool {
+	if seg.Empty {
+		return false
+	}
+	if seg.Size+batchSize > int64(cfg.SegmentBytes) {
+		return true
+	}
+	if batchLastOffset-seg.BaseOffset > math.MaxInt32 {
+		return true
+	}
+	if seg.FirstTimestamp >= 0 {
+		return batchMaxTimestamp-seg.FirstTimestamp > cfg.SegmentMs
+	}
+	return cfg.Now().Sub(seg.Created).Milliseconds() > cfg.SegmentMs
 }
