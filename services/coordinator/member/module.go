@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel-io/runnel/internal/telemetry"
 	"github.com/runnel-io/runnel/services/coordinator/admin"
+	"github.com/runnel-io/runnel/services/coordinator/ensemble"
 	"github.com/runnel-io/runnel/services/coordinator/jute"
 	"github.com/runnel-io/runnel/services/coordinator/server"
 	"github.com/runnel-io/runnel/services/coordinator/standalone"
@@ -23,7 +24,7 @@ func Module(cfg *Config) fx.Option {
 	return fx.Module("coordinator",
 		fx.Supply(cfg),
 		fx.Provide(znode.New, newReplicator, newServer),
-		fx.Invoke(startAdmin),
+		fx.Invoke(startAdmin, connectEnsemble),
 	)
 }
 
@@ -40,7 +41,7 @@ func newReplicator(lc fx.Lifecycle, cfg *Config, db *znode.DB, logger *slog.Logg
 	}
 	var r replicator
 	if len(peers) > 0 {
-		return nil, fmt.Errorf("--peers: ensemble mode is not available in this build")
+		return newEnsemble(lc, cfg, peers, db, logger)
 	}
 	r, err = standalone.Open(db, standalone.Options{Dir: cfg.DataDir, SnapCount: cfg.SnapCount, NoSync: cfg.NoSync, Logger: logger})
 	if err != nil {
@@ -51,6 +52,33 @@ func newReplicator(lc fx.Lifecycle, cfg *Config, db *znode.DB, logger *slog.Logg
 		OnStop:  r.Stop,
 	})
 	return r, nil
+}
+
+// newEnsemble builds a raft ensemble member from --id, --peers and
+// --data-dir.
+func newEnsemble(lc fx.Lifecycle, cfg *Config, peers map[int]string, db *znode.DB, logger *slog.Logger) (server.Replicator, error) {
+	e, err := ensemble.Open(db, ensemble.Options{
+		ID:                cfg.ID,
+		Peers:             peers,
+		DataDir:           cfg.DataDir,
+		NoSync:            cfg.NoSync,
+		SnapshotThreshold: uint64(max(cfg.SnapCount, 1)),
+		Logger:            logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--id %d --peers %s: %w", cfg.ID, cfg.Peers, err)
+	}
+	lc.Append(fx.Hook{OnStart: func(context.Context) error { return e.Start() }, OnStop: e.Stop})
+	return e, nil
+}
+
+// connectEnsemble lets an ensemble's leader extend the sessions that other
+// members report live; the server exists only after the replicator, hence
+// the setter.
+func connectEnsemble(r server.Replicator, s *server.Server) {
+	if e, ok := r.(*ensemble.Ensemble); ok {
+		e.SetSessionToucher(s.TouchSessions)
+	}
 }
 
 type serverParams struct {
