@@ -1,0 +1,239 @@
+// Package replica holds the partitions this broker hosts: each one's log
+// (a storage.Log), its leadership state (leader, leader epoch, replicas,
+// ISR), its high watermark and the fetches waiting for it, plus the
+// broker-wide duties over all of them: following the metadata (opening,
+// closing and deleting logs), Kafka's checkpoint files, and log retention.
+//
+// Files kept in the data directory, in Kafka's text formats:
+//
+//	replication-offset-checkpoint          high watermarks, every 5 s and at shutdown
+//	<topic>-<partition>/leader-epoch-checkpoint   epoch start offsets, on each leader change
+//
+// Flushing follows Kafka's default: records are handed to the operating
+// system on append and reach the disk when it writes them back, or at a
+// clean shutdown (Close flushes every log); flush.messages forces an fsync
+// every N records, through the storage backend. Durability against machine
+// failure comes from replication, not from fsync.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/runnel-io/runnel/sdk/storage"
+	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/metadata"
+)
+
+// Manager hosts partition replicas.
+type Manager struct {
+	self    int32
+	dataDir string
+	backend storage.Backend
+	broker  *config.Broker
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu    sync.RWMutex
+	parts map[storage.PartitionID]*Partition
+
+	syncMu sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Params are NewManager's inputs.
+type Params struct {
+	BrokerID int32
+	DataDir  string
+	Backend  storage.Backend
+	Broker   *config.Broker
+	Logger   *slog.Logger
+	// Now is the clock (retention, segment.ms); nil means time.Now.
+	Now func() time.Time
+}
+
+// NewManager returns a manager with no partitions.
+func NewManager(p Params) *Manager {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
+		log: p.Logger.With("component", "replica"), now: p.Now, parts: map[storage.PartitionID]*Partition{},
+		ctx: ctx, cancel: cancel}
+}
+
+// Partition returns the hosted partition, or nil.
+func (m *Manager) Partition(topic string, partition int32) *Partition {
+	m.mu.RLock()
+	p := m.parts[storage.PartitionID{Topic: topic, Partition: partition}]
+	m.mu.RUnlock()
+	return p
+}
+
+// Partitions returns every hosted partition.
+func (m *Manager) Partitions() []*Partition {
+	m.mu.RLock()
+	out := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		out = append(out, p)
+	}
+	m.mu.RUnlock()
+	return out
+}
+
+// Sync makes the hosted partitions match the metadata: it opens the
+// partitions assigned to this broker, applies leadership and config
+// changes, and closes and deletes the data of partitions that left the
+// metadata while this process watched (a deleted topic). Logs on disk that
+// the metadata does not name are left alone, as Kafka leaves stray logs.
+func (m *Manager) Sync(ctx context.Context, topics []*metadata.Topic) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	want := map[storage.PartitionID]bool{}
+	var errs []error
+	for _, t := range topics {
+		if t.Deleting {
+			continue
+		}
+		cfg := m.broker.Topic(t.Config)
+		for i := range t.Partitions {
+			mp := &t.Partitions[i]
+			if !mp.HasReplica(m.self) {
+				continue
+			}
+			id := storage.PartitionID{Topic: t.Name, Partition: mp.ID}
+			want[id] = true
+			p := m.Partition(t.Name, mp.ID)
+			if p == nil {
+				var err error
+				if p, err = m.open(ctx, id, cfg); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			c := cfg
+			p.cfg.Store(&c)
+			old := p.State()
+			if old.Leader != mp.Leader || old.LeaderEpoch != mp.LeaderEpoch || !equal(old.ISR, mp.ISR) || !equal(old.Replicas, mp.Replicas) {
+				if err := p.setState(State{Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Replicas: mp.Replicas, ISR: mp.ISR}); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	for _, p := range m.Partitions() {
+		if !want[p.id] {
+			if err := m.remove(ctx, p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func equal(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) open(ctx context.Context, id storage.PartitionID, cfg config.Topic) (*Partition, error) {
+	l, err := m.backend.Open(ctx, id, cfg.Storage(m.dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("replica: open %s: %w", id, err)
+	}
+	p, err := newPartition(id, m.self, filepath.Join(m.dataDir, id.String()), l, cfg)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	m.mu.Lock()
+	m.parts[id] = p
+	m.mu.Unlock()
+	m.log.Debug("opened partition", "partition", id.String(), "log_start", l.StartOffset(), "log_end", l.EndOffset())
+	return p, nil
+}
+
+func (m *Manager) remove(ctx context.Context, p *Partition) error {
+	m.mu.Lock()
+	delete(m.parts, p.id)
+	m.mu.Unlock()
+	p.deleted.Store(true)
+	p.wake()
+	if err := m.backend.Delete(ctx, p.id); err != nil {
+		return fmt.Errorf("replica: delete %s: %w", p.id, err)
+	}
+	_ = os.Remove(filepath.Join(p.dir, LeaderEpochFile))
+	_ = os.Remove(p.dir) // only if the backend left it empty
+	m.log.Info("deleted partition", "partition", p.id.String())
+	return nil
+}
+
+// Start runs the background loops: retention (every
+// log.retention.check.interval.ms) and the high-watermark checkpoint
+// (every 5 s, Kafka's replica.high.watermark.checkpoint.interval.ms).
+func (m *Manager) Start() {
+	m.wg.Add(2)
+	go m.every(m.broker.RetentionCheckInterval, func() { m.EnforceRetention(m.ctx) })
+	go m.every(5*time.Second, func() {
+		if err := m.CheckpointHighWatermarks(); err != nil {
+			m.log.Warn("high-watermark checkpoint failed", "err", err)
+		}
+	})
+}
+
+func (m *Manager) every(d time.Duration, f func()) {
+	defer m.wg.Done()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// CheckpointHighWatermarks writes replication-offset-checkpoint.
+func (m *Manager) CheckpointHighWatermarks() error {
+	offsets := map[storage.PartitionID]int64{}
+	for _, p := range m.Partitions() {
+		offsets[p.id] = p.HighWatermark()
+	}
+	return writeFileAtomic(filepath.Join(m.dataDir, HighWatermarkFile), FormatOffsets(offsets))
+}
+
+// Close stops the loops, checkpoints and closes every log (which flushes
+// them).
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	errs := []error{m.CheckpointHighWatermarks()}
+	for _, p := range m.Partitions() {
+		p.wake()
+		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

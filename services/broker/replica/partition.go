@@ -1,0 +1,344 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/runnel-io/runnel/sdk/storage"
+	"github.com/runnel-io/runnel/services/broker/config"
+)
+
+// Errors of partition operations.
+var (
+	// ErrNotLeader means this broker does not lead the partition
+	// (NOT_LEADER_OR_FOLLOWER, 6).
+	ErrNotLeader = errors.New("replica: not the leader of the partition")
+	// ErrNotEnoughReplicas means acks=all found the ISR smaller than
+	// min.insync.replicas (NOT_ENOUGH_REPLICAS, 19).
+	ErrNotEnoughReplicas = errors.New("replica: ISR smaller than min.insync.replicas")
+	// ErrOffsetOutOfRange means an offset is outside [log start, high
+	// watermark] where that is required (OFFSET_OUT_OF_RANGE, 1).
+	ErrOffsetOutOfRange = errors.New("replica: offset out of range")
+)
+
+// State is a partition's replication state as the metadata describes it.
+type State struct {
+	Leader      int32
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+}
+
+// Partition is one partition replica hosted by this broker: its log, its
+// leadership state, the high watermark and the fetchers waiting for data.
+//
+// Appends are serialized by the partition's lock (offsets are assigned
+// under it); reads take no lock beyond what the log takes. On a lone
+// broker the ISR is the leader alone and the high watermark equals the log
+// end offset after every append; followers, when they come, advance it to
+// the smallest log end offset in the ISR.
+type Partition struct {
+	id      storage.PartitionID
+	self    int32
+	dir     string // where the leader-epoch checkpoint lives
+	log     storage.Log
+	cfg     atomic.Pointer[config.Topic]
+	hw      atomic.Int64
+	state   atomic.Pointer[State]
+	deleted atomic.Bool
+
+	mu        sync.Mutex // serializes appends and epoch changes
+	epochs    []EpochEntry
+	producers map[int64]*producerState
+
+	waitMu  sync.Mutex
+	waiters map[chan struct{}]struct{}
+}
+
+// producerState remembers an idempotent producer's latest batches so that
+// a retried batch is answered with its first offset instead of being
+// written twice (Kafka keeps five, the most a producer has in flight).
+type producerState struct {
+	epoch   int16
+	batches [5]seenBatch
+	n       int
+}
+
+type seenBatch struct {
+	firstSeq, lastSeq int32
+	baseOffset        int64
+}
+
+func newPartition(id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic) (*Partition, error) {
+	p := &Partition{id: id, self: self, dir: dir, log: log, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+	p.cfg.Store(&cfg)
+	p.state.Store(&State{Leader: -1, LeaderEpoch: -1})
+	p.hw.Store(log.EndOffset())
+	data, err := os.ReadFile(filepath.Join(dir, LeaderEpochFile))
+	switch {
+	case err == nil:
+		if p.epochs, err = ParseEpochs(data); err != nil {
+			return nil, fmt.Errorf("replica: %s: %w", id, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("replica: %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// ID names the partition.
+func (p *Partition) ID() storage.PartitionID { return p.id }
+
+// Config is the topic's effective configuration.
+func (p *Partition) Config() *config.Topic { return p.cfg.Load() }
+
+// State is the partition's current replication state.
+func (p *Partition) State() State { return *p.state.Load() }
+
+// IsLeader reports whether this broker leads the partition.
+func (p *Partition) IsLeader() bool { return p.state.Load().Leader == p.self }
+
+// HighWatermark is the offset up to which records are committed and
+// visible to consumers.
+func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
+
+// LogEndOffset is the offset the next record will get.
+func (p *Partition) LogEndOffset() int64 { return p.log.EndOffset() }
+
+// Log is the partition's storage.
+func (p *Partition) Log() storage.Log { return p.log }
+
+// setState applies a metadata change. Becoming leader at a new epoch
+// records the epoch's start offset (the log end offset), as Kafka's
+// leader-epoch cache does.
+func (p *Partition) setState(s State) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Store(&s)
+	if s.Leader == p.self && s.LeaderEpoch >= 0 {
+		if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < s.LeaderEpoch {
+			leo := p.log.EndOffset()
+			if n > 0 && p.epochs[n-1].StartOffset == leo {
+				p.epochs[n-1].Epoch = s.LeaderEpoch // no record was written under the old epoch
+			} else {
+				p.epochs = append(p.epochs, EpochEntry{Epoch: s.LeaderEpoch, StartOffset: leo})
+			}
+			if err := writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs)); err != nil {
+				return err
+			}
+		}
+		p.advanceHW()
+	}
+	return nil
+}
+
+// advanceHW moves the high watermark to the smallest log end offset in
+// the ISR; with only the leader in it, to the leader's own. Called with
+// p.mu held.
+func (p *Partition) advanceHW() {
+	leo := p.log.EndOffset()
+	if leo > p.hw.Load() {
+		p.hw.Store(leo)
+	}
+}
+
+// AppendResult is what an append stored.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 for CreateTime topics
+	LogStartOffset int64
+}
+
+// Append assigns offsets to one validated batch (see ValidateProduce),
+// stamps the leader epoch and, for LogAppendTime topics, the broker's time,
+// and appends it. acks=-1 requires the ISR to hold min.insync.replicas.
+// The batch bytes are modified in place. now is the broker time in
+// milliseconds.
+func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, acks int16, now int64) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	cfg := p.cfg.Load()
+	st := p.state.Load()
+	if st.Leader != p.self || p.deleted.Load() {
+		return res, ErrNotLeader
+	}
+	if acks == -1 && int32(len(st.ISR)) < cfg.MinInsyncReplicas {
+		return res, fmt.Errorf("%w: ISR %v, min.insync.replicas %d", ErrNotEnoughReplicas, st.ISR, cfg.MinInsyncReplicas)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if info.ProducerID >= 0 {
+		if off, dup := p.duplicate(info); dup {
+			res.BaseOffset, res.LogStartOffset = off, p.log.StartOffset()
+			return res, nil
+		}
+	}
+	base := p.log.EndOffset()
+	if err := storage.SetBaseOffset(batch, base); err != nil {
+		return res, err
+	}
+	if err := storage.SetPartitionLeaderEpoch(batch, st.LeaderEpoch); err != nil {
+		return res, err
+	}
+	if cfg.LogAppendTime {
+		if err := storage.SetLogAppendTime(batch, now); err != nil {
+			return res, err
+		}
+		res.LogAppendTime = now
+	}
+	ai, err := p.log.Append(ctx, batch)
+	if err != nil {
+		return res, fmt.Errorf("replica: append to %s: %w", p.id, err)
+	}
+	if info.ProducerID >= 0 {
+		p.remember(info, base)
+	}
+	p.advanceHW()
+	res.BaseOffset, res.LogStartOffset = base, ai.LogStartOffset
+	p.wake()
+	return res, nil
+}
+
+func (p *Partition) duplicate(info BatchInfo) (int64, bool) {
+	ps := p.producers[info.ProducerID]
+	if ps == nil || ps.epoch != info.ProducerEpoch {
+		return 0, false
+	}
+	for i := 0; i < min(ps.n, len(ps.batches)); i++ {
+		b := ps.batches[i]
+		if b.firstSeq == info.BaseSequence && b.lastSeq == info.BaseSequence+info.LastDelta {
+			return b.baseOffset, true
+		}
+	}
+	return 0, false
+}
+
+func (p *Partition) remember(info BatchInfo, base int64) {
+	ps := p.producers[info.ProducerID]
+	if ps == nil || ps.epoch != info.ProducerEpoch {
+		ps = &producerState{epoch: info.ProducerEpoch}
+		p.producers[info.ProducerID] = ps
+	}
+	ps.batches[ps.n%len(ps.batches)] = seenBatch{firstSeq: info.BaseSequence, lastSeq: info.BaseSequence + info.LastDelta, baseOffset: base}
+	ps.n++
+}
+
+// Read returns batches from offset up to the high watermark. Offsets
+// outside [log start, high watermark] give ErrOffsetOutOfRange.
+func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int32) (storage.ReadResult, error) {
+	hw := p.hw.Load()
+	if offset > hw || offset < p.log.StartOffset() {
+		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, p.log.StartOffset(), hw)
+	}
+	if offset == hw {
+		return storage.ReadResult{NextOffset: offset, StartOffset: p.log.StartOffset(), EndOffset: p.log.EndOffset()}, nil
+	}
+	r, err := p.log.Read(ctx, offset, maxBytes, hw)
+	if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		return r, fmt.Errorf("%w: %v", ErrOffsetOutOfRange, err)
+	}
+	return r, err
+}
+
+// EpochForOffset returns the leader epoch under which offset was written
+// (-1 when unknown), from the leader-epoch cache.
+func (p *Partition) EpochForOffset(offset int64) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := int32(-1)
+	for _, en := range p.epochs {
+		if en.StartOffset > offset {
+			break
+		}
+		e = en.Epoch
+	}
+	return e
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch <= the
+// requested one and the offset where the next epoch starts (or the log end
+// offset for the latest epoch).
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.epochs) - 1; i >= 0; i-- {
+		if p.epochs[i].Epoch <= epoch {
+			if i == len(p.epochs)-1 {
+				return p.epochs[i].Epoch, p.log.EndOffset()
+			}
+			return p.epochs[i].Epoch, p.epochs[i+1].StartOffset
+		}
+	}
+	return -1, -1
+}
+
+// DeleteRecords advances the log start offset to offset (-1: the high
+// watermark), as DeleteRecords does, and returns the new low watermark.
+func (p *Partition) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
+	if !p.IsLeader() {
+		return -1, ErrNotLeader
+	}
+	hw := p.hw.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, fmt.Errorf("%w: %d is beyond the high watermark %d", ErrOffsetOutOfRange, offset, hw)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.DeleteBefore(ctx, offset); err != nil {
+		return -1, fmt.Errorf("replica: delete records of %s: %w", p.id, err)
+	}
+	p.trimEpochs()
+	return p.log.StartOffset(), nil
+}
+
+// trimEpochs drops epoch entries wholly below the log start offset, as
+// Kafka truncates its leader-epoch cache from the start. Called with p.mu.
+func (p *Partition) trimEpochs() {
+	start := p.log.StartOffset()
+	i := 0
+	for i+1 < len(p.epochs) && p.epochs[i+1].StartOffset <= start {
+		i++
+	}
+	if i > 0 || (len(p.epochs) > 0 && p.epochs[0].StartOffset < start) {
+		p.epochs = slices.Clone(p.epochs[i:])
+		p.epochs[0].StartOffset = start
+		_ = writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs))
+	}
+}
+
+// AddWaiter registers w to receive a value (without blocking) at the next
+// append; fetch requests that long-poll wait on it. Remove it when done.
+func (p *Partition) AddWaiter(w chan struct{}) {
+	p.waitMu.Lock()
+	p.waiters[w] = struct{}{}
+	p.waitMu.Unlock()
+}
+
+// RemoveWaiter unregisters w.
+func (p *Partition) RemoveWaiter(w chan struct{}) {
+	p.waitMu.Lock()
+	delete(p.waiters, w)
+	p.waitMu.Unlock()
+}
+
+func (p *Partition) wake() {
+	p.waitMu.Lock()
+	for w := range p.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
