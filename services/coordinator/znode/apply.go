@@ -87,6 +87,7 @@ func (db *DB) Apply(t *Txn) Result {
 		db.watches.trigger(db.pending[i].typ, db.pending[i].path, t.Zxid)
 	}
 	clear(db.pending)
+	db.pending = db.pending[:0]
 	return res
 }
 

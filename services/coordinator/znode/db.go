@@ -56,16 +56,17 @@ func (db *DB) reset() {
 	if db.watches.byPath == nil {
 		db.watches = newWatchRegistry()
 	}
+	// The system nodes hold empty, not null, data.
 	open := db.internACL(jute.OpenACLUnsafe)
-	db.root = &node{acl: open}
+	db.root = &node{acl: open, data: []byte{}}
 	db.nodes["/"] = db.root
 	db.dataSize += nodeSize("/", nil)
-	proc := &node{acl: open}
+	proc := &node{acl: open, data: []byte{}}
 	db.insertNode("/zookeeper", db.root, "zookeeper", proc)
-	db.insertNode("/zookeeper/quota", proc, "quota", &node{acl: open})
+	db.insertNode("/zookeeper/quota", proc, "quota", &node{acl: open, data: []byte{}})
 	// ZooKeeper sets the config node's ACL with version -1 (ZOOKEEPER-2014),
 	// which leaves aversion at -1.
-	cfg := &node{acl: db.internACL(jute.ReadACLUnsafe)}
+	cfg := &node{acl: db.internACL(jute.ReadACLUnsafe), data: []byte{}}
 	cfg.st.aversion = -1
 	db.insertNode("/zookeeper/config", proc, "config", cfg)
 }

@@ -193,7 +193,7 @@ func (db *DB) exists(r *jute.PathWatchRequest, w Watcher) (jute.Record, jute.Err
 	return resp, jute.ErrOK
 }
 
-func (db *DB) getData(r *jute.PathWatchRequest, auth []jute.Id, w Watcher) (*jute.GetDataResponse, jute.Err) {
+func (db *DB) getData(r *jute.PathWatchRequest, auth []jute.Id, w Watcher) (jute.Record, jute.Err) {
 	n := db.lookup(r.Path)
 	if n == nil {
 		return nil, jute.ErrNoNode

@@ -219,9 +219,9 @@ func decodeSnapshot(b []byte) (*DB, error) {
 		return nil, corrupt("ACL table: %v", d.Err())
 	}
 
-	// A node record is at least 4+4+4+8*7+4*3 = 80 bytes.
+	// A node record is at least 4+4+4+8*6+4*3 = 72 bytes.
 	count := d.Long()
-	if count < 1 || count > int64(d.Remaining()/80) {
+	if count < 1 || count > int64(d.Remaining()/72) {
 		return nil, corrupt("node count %d", count)
 	}
 	for i := int64(0); i < count; i++ {
