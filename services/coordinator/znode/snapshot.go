@@ -252,6 +252,9 @@ func decodeSnapshot(b []byte) (*DB, error) {
 			if path != "/" {
 				return nil, corrupt("first node is %q, not the root", path)
 			}
+			if n.st.owner != 0 {
+				return nil, corrupt("the root has owner 0x%x", n.st.owner)
+			}
 			db.root = n
 			db.nodes["/"] = n
 			db.dataSize += nodeSize("/", data)
@@ -267,6 +270,9 @@ func decodeSnapshot(b []byte) (*DB, error) {
 		parent := db.lookup(parentPath)
 		if parent == nil {
 			return nil, corrupt("node %q precedes its parent", path)
+		}
+		if ownerType(parent.st.owner) == ephNormal {
+			return nil, corrupt("node %q under an ephemeral", path)
 		}
 		db.insertNode(path, parent, name, n)
 	}
@@ -287,6 +293,13 @@ func decodeSnapshot(b []byte) (*DB, error) {
 	}
 	if d.Remaining() != 0 {
 		return nil, corrupt("%d trailing bytes", d.Remaining())
+	}
+	// Closing a session deletes its ephemerals in the same Txn, so an
+	// ephemeral without its session cannot come from WriteSnapshot.
+	for owner := range db.ephemerals {
+		if _, ok := db.sessions[owner]; !ok {
+			return nil, corrupt("ephemerals of unknown session 0x%x", owner)
+		}
 	}
 	return db, nil
 }
