@@ -106,7 +106,7 @@ var commands = map[string]command{
 	"watches": {[]string{"wchc"}, func(s *Server) map[string]any {
 		out := map[string][]string{}
 		for id, ps := range s.db.WatchesBySession() {
-			out[fmt.Sprintf("0x%x", id)] = ps
+			out[server.SessionHex(id)] = ps
 		}
 		return map[string]any{"session_id_to_watched_paths": out}
 	}},
@@ -114,7 +114,7 @@ var commands = map[string]command{
 		out := map[string][]string{}
 		for p, ids := range s.db.WatchesByPath() {
 			for _, id := range ids {
-				out[p] = append(out[p], fmt.Sprintf("0x%x", id))
+				out[p] = append(out[p], server.SessionHex(id))
 			}
 		}
 		return map[string]any{"path_to_session_ids": out}
@@ -122,11 +122,11 @@ var commands = map[string]command{
 	"dump": {nil, func(s *Server) map[string]any {
 		eph := map[string][]string{}
 		for id, ps := range s.db.EphemeralsBySession() {
-			eph[fmt.Sprintf("0x%x", id)] = ps
+			eph[server.SessionHex(id)] = ps
 		}
 		sessions := []map[string]any{}
 		for _, ss := range s.db.Sessions() {
-			sessions = append(sessions, map[string]any{"id": fmt.Sprintf("0x%x", ss.ID), "timeout": ss.Timeout})
+			sessions = append(sessions, map[string]any{"id": server.SessionHex(ss.ID), "timeout": ss.Timeout})
 		}
 		return map[string]any{"expiry_time_to_session_ids": sessions, "session_id_to_ephemeral_paths": eph}
 	}},

@@ -291,6 +291,10 @@ func (c *conn) dispatch(frame []byte) bool {
 		c.propose(hdr, op, &znode.Txn{Op: op, Req: rec}, start, false)
 	default:
 		c.waitWrites()
+		if p, ok := readPath(rec); ok && znode.ValidatePath(p, false) != nil {
+			c.reply(hdr.Xid, s.db.LastZxid(), jute.ErrBadArguments, nil, start, op)
+			return true
+		}
 		ctx, span := s.startSpan(op, sid)
 		resp, code := s.db.Read(sid, c.authSnapshot(), op, rec, c)
 		_ = ctx
@@ -305,6 +309,22 @@ func (c *conn) dispatch(frame []byte) bool {
 		c.reply(xid, s.db.LastZxid(), code, resp, start, op)
 	}
 	return true
+}
+
+// readPath returns the path a read request names, so an invalid one is
+// answered with BadArguments before it reaches the tree.
+func readPath(rec jute.Record) (string, bool) {
+	switch r := rec.(type) {
+	case *jute.PathWatchRequest:
+		return r.Path, true
+	case *jute.PathRequest:
+		return r.Path, true
+	case *jute.AddWatchRequest:
+		return r.Path, true
+	case *jute.RemoveWatchesRequest:
+		return r.Path, true
+	}
+	return "", false
 }
 
 func (c *conn) authSnapshot() []jute.Id {

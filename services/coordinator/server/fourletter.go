@@ -99,7 +99,7 @@ func (s *Server) Connections() []ConnInfo {
 		c.mu.Unlock()
 		out = append(out, ConnInfo{
 			Remote:    c.nc.RemoteAddr().String(),
-			SessionID: fmt.Sprintf("0x%x", c.sessionID.Load()),
+			SessionID: sessionHex(c.sessionID.Load()),
 			Timeout:   c.timeout.Milliseconds(),
 			Received:  c.received.Load(),
 			Sent:      c.sent.Load(),
@@ -198,7 +198,7 @@ func (s *Server) fourLetter(w io.Writer, cmd string) {
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		for _, id := range ids {
-			fmt.Fprintf(&b, "0x%x\n", id)
+			fmt.Fprintf(&b, "%s\n", sessionHex(id))
 			for _, p := range byS[id] {
 				fmt.Fprintf(&b, "\t%s\n", p)
 			}
@@ -213,7 +213,7 @@ func (s *Server) fourLetter(w io.Writer, cmd string) {
 		for _, p := range paths {
 			fmt.Fprintf(&b, "%s\n", p)
 			for _, id := range byP[p] {
-				fmt.Fprintf(&b, "\t0x%x\n", id)
+				fmt.Fprintf(&b, "\t%s\n", sessionHex(id))
 			}
 		}
 	case "dump":
@@ -221,7 +221,7 @@ func (s *Server) fourLetter(w io.Writer, cmd string) {
 		b.WriteString("SessionTracker dump:\n")
 		fmt.Fprintf(&b, "Global Sessions(%d):\n", len(sessions))
 		for _, ss := range sessions {
-			fmt.Fprintf(&b, "0x%x\t%dms\n", ss.ID, ss.Timeout)
+			fmt.Fprintf(&b, "%s\t%dms\n", sessionHex(ss.ID), ss.Timeout)
 		}
 		eph := s.db.EphemeralsBySession()
 		ids := make([]int64, 0, len(eph))
@@ -232,7 +232,7 @@ func (s *Server) fourLetter(w io.Writer, cmd string) {
 		b.WriteString("ephemeral nodes dump:\n")
 		fmt.Fprintf(&b, "Sessions with Ephemerals (%d):\n", len(ids))
 		for _, id := range ids {
-			fmt.Fprintf(&b, "0x%x:\n", id)
+			fmt.Fprintf(&b, "%s:\n", sessionHex(id))
 			for _, p := range eph[id] {
 				fmt.Fprintf(&b, "\t%s\n", p)
 			}

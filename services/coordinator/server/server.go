@@ -133,7 +133,7 @@ func New(p Params) (*Server, error) {
 	// Session ids follow ZooKeeper: the server id in the top byte and a
 	// time-seeded counter below, so ids from different members never
 	// collide and a restarted member does not reuse recent ids.
-	s.sessionSeq.Store((time.Now().UnixMilli()<<24)>>8 | cfg.ServerID<<56)
+	s.sessionSeq.Store(int64(uint64(time.Now().UnixMilli())<<24>>8 | uint64(cfg.ServerID)<<56))
 	s.stats.minLatency.Store(-1)
 	return s, nil
 }
@@ -359,7 +359,7 @@ func (s *Server) expireSessions(now time.Time) {
 		live[ss.ID] = time.Duration(ss.Timeout) * time.Millisecond
 	}
 	for _, id := range s.tracker.expired(live, now) {
-		s.log.Info("expiring session", "session", fmt.Sprintf("0x%x", id))
+		s.log.Info("expiring session", "session", sessionHex(id))
 		s.tracker.forget(id)
 		s.m.expired.Add(context.Background(), 1)
 		s.rep.Propose(&znode.Txn{SessionID: id, Op: jute.OpCloseSession, Time: now.UnixMilli()}, func(znode.Result, error) {})
@@ -397,3 +397,8 @@ func remoteIP(a net.Addr) string {
 	}
 	return host
 }
+
+// SessionHex formats a session id as ZooKeeper prints it: unsigned hex.
+func SessionHex(id int64) string { return sessionHex(id) }
+
+func sessionHex(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }
