@@ -66,6 +66,9 @@ type Options struct {
 	// so a briefly absent member catches up from the log rather than from
 	// a whole snapshot (default 10240).
 	TrailingLogs uint64
+	// SnapshotInterval is how often raft checks whether SnapshotThreshold
+	// entries have accumulated (default 30s).
+	SnapshotInterval time.Duration
 	// HeartbeatTimeout and ElectionTimeout bound how long followers and
 	// candidates wait before starting an election (default 500ms each).
 	HeartbeatTimeout time.Duration
@@ -98,6 +101,9 @@ func (o *Options) withDefaults() error {
 	}
 	if o.TrailingLogs == 0 {
 		o.TrailingLogs = 10240
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = 30 * time.Second
 	}
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 500 * time.Millisecond
@@ -245,7 +251,7 @@ func (e *Ensemble) raftConfig() *raft.Config {
 	c.BatchApplyCh = true
 	c.SnapshotThreshold = e.opts.SnapshotThreshold
 	c.TrailingLogs = e.opts.TrailingLogs
-	c.SnapshotInterval = 30 * time.Second
+	c.SnapshotInterval = e.opts.SnapshotInterval
 	c.Logger = newHclogAdapter(e.opts.Logger.With("member", e.opts.ID), e.opts.RaftLogLevel)
 	return c
 }

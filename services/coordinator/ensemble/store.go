@@ -18,6 +18,10 @@ var ErrKeyNotFound = errors.New("not found")
 // ErrCorruptLog means a stored raft log entry could not be decoded.
 var ErrCorruptLog = errors.New("ensemble: corrupt raft log entry")
 
+// storeLockTimeout is how long OpenStore waits for another process's lock
+// on the file.
+var storeLockTimeout = 2 * time.Second
+
 var (
 	bucketLogs   = []byte("logs")
 	bucketStable = []byte("stable")
@@ -38,7 +42,7 @@ func OpenStore(path string, noSync bool) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		// Another process holding the file means a second member was started
 		// on the same data directory: fail instead of waiting forever.
-		Timeout: 2 * time.Second,
+		Timeout: storeLockTimeout,
 		NoSync:  noSync,
 		// The freelist is rebuilt on open instead of written on every
 		// commit, which keeps commits small for an append-mostly log.
