@@ -45,7 +45,10 @@ type Txn struct {
 // Result is what Apply returns for one Txn.
 type Result struct {
 	Zxid int64
-	// Err is the ZooKeeper error code for the reply header.
+	// Err is the ZooKeeper error code of the operation (DataTree's
+	// ProcessTxnResult.err). It is the reply header's code for every Txn but
+	// a multi, whose failed reply ZooKeeper sends with OK in the header:
+	// write HeaderErr to the wire.
 	Err jute.Err
 	// Resp is the response body (nil when Err != OK, except for multi whose
 	// MultiResponse always carries per-operation results).
@@ -61,6 +64,8 @@ type Session struct {
 
 // Watcher receives notifications for the watches it registered. Notify is
 // called with the DB lock held: it must enqueue and return, never block.
+// The DB keeps watchers as map keys, so a Watcher must be comparable (a
+// pointer, typically the connection).
 type Watcher interface {
 	Notify(ev jute.WatcherEvent, zxid int64)
 	// WatcherSession names the session behind the watcher, for the wchc,
