@@ -34,3 +34,5 @@ replace (
 	github.com/runnel-io/runnel/plugins => ../../plugins
 	github.com/runnel-io/runnel/sdk => ../../sdk
 )
+
+require github.com/runnel-io/runnel/plugins v0.0.0-00010101000000-000000000000

@@ -52,6 +52,9 @@ type Store struct {
 
 	writeMu sync.Mutex // serializes this broker's metadata writes
 
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64
+
 	dirty  chan string
 	ctx    context.Context
 	cancel context.CancelFunc

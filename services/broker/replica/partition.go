@@ -232,14 +232,17 @@ func (p *Partition) remember(info BatchInfo, base int64) {
 }
 
 // Read returns batches from offset up to the high watermark. Offsets
-// outside [log start, high watermark] give ErrOffsetOutOfRange.
+// below the log start offset or above the log end offset give
+// ErrOffsetOutOfRange; offsets from the high watermark to the log end
+// offset read nothing yet.
 func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int32) (storage.ReadResult, error) {
 	hw := p.hw.Load()
-	if offset > hw || offset < p.log.StartOffset() {
-		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, p.log.StartOffset(), hw)
+	start := p.log.StartOffset()
+	if offset < start || offset > p.log.EndOffset() {
+		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.log.EndOffset())
 	}
-	if offset == hw {
-		return storage.ReadResult{NextOffset: offset, StartOffset: p.log.StartOffset(), EndOffset: p.log.EndOffset()}, nil
+	if offset >= hw {
+		return storage.ReadResult{NextOffset: offset, StartOffset: start, EndOffset: p.log.EndOffset()}, nil
 	}
 	r, err := p.log.Read(ctx, offset, maxBytes, hw)
 	if errors.Is(err, storage.ErrOffsetOutOfRange) {

@@ -180,16 +180,29 @@ func (c *conn) write() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	var buf []byte
 	broken := false
-	for r := range c.queue {
+	flush := func() {
+		if !broken && bw.Buffered() > 0 {
+			if err := bw.Flush(); err != nil {
+				broken = true
+				c.close()
+			}
+		}
+	}
+	for {
+		var r *Request
+		select {
+		case r = <-c.queue:
+		default:
+			flush() // nothing else queued: send what is buffered
+			r = <-c.queue
+		}
+		if r == nil {
+			break // queue closed
+		}
 		select {
 		case <-r.done:
 		default:
-			if !broken && bw.Buffered() > 0 {
-				if err := bw.Flush(); err != nil {
-					broken = true
-					c.close()
-				}
-			}
+			flush() // the next answer is not ready: send what is buffered
 			<-r.done
 		}
 		out := 0

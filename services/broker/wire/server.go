@@ -46,6 +46,9 @@ type Config struct {
 	// not yet answered; the connection stops reading at the bound. Zero
 	// means 128.
 	MaxInflight int
+	// Listener, when set, is used instead of listening on Listen (a port
+	// bound before the server was built).
+	Listener net.Listener
 	// IdleTimeout is connections.max.idle.ms: a connection with no request
 	// for this long is closed. Zero means 10 minutes, Kafka's default.
 	IdleTimeout time.Duration
@@ -105,17 +108,36 @@ func New(p Params) (*Server, error) {
 		ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
 
-// Start listens on Config.Listen (synchronously, so a busy port fails the
-// start) and serves connections in the background.
+// Start listens and serves: Listen, then Serve.
 func (s *Server) Start() error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.Serve()
+	return nil
+}
+
+// Listen binds Config.Listen synchronously, so a busy port fails the
+// start, without accepting yet: connections queue in the backlog until
+// Serve, which lets the broker bind its port before it registers (and so
+// know the port it advertises) but answer only once it is ready.
+func (s *Server) Listen() error {
+	if s.cfg.Listener != nil {
+		s.ln = s.cfg.Listener
+		return nil
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("wire: listen: %w", err)
 	}
 	s.ln = ln
+	return nil
+}
+
+// Serve accepts connections in the background.
+func (s *Server) Serve() {
 	s.wg.Add(1)
 	go s.accept()
-	return nil
 }
 
 // Addr is the address the server listens on (after Start).

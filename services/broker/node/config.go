@@ -1,0 +1,88 @@
+// Package node assembles one broker from its parts: the Kafka-named
+// settings (config), the storage backend, the coordinator metadata
+// (metadata), the hosted partitions (replica), the API handlers (api) and
+// the listener (wire). It owns the runnel-broker flags and the fx module
+// that main runs; New and Start also work without fx, which tests use to run
+// a broker inside the test process.
+package node
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is what a broker is started with.
+type Config struct {
+	ID                 int
+	Listen             string
+	AdvertisedListener string
+	DataDir            string
+	Coordinator        string
+	MetricsListen      string
+	Storage            string
+	Rack               string
+	// Settings are broker settings under Kafka's names, as key=value.
+	Settings []string
+}
+
+// Flags registers the binary's flags on fs, bound to c.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	fs.IntVar(&c.ID, "id", 1, "broker id (Kafka's broker.id), unique in the cluster")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9092", "address for Kafka clients, HOST:PORT")
+	fs.StringVar(&c.AdvertisedListener, "advertised-listener", "", "HOST:PORT clients are told to connect to (default: the listen address, with this host's name if it listens on all interfaces)")
+	fs.StringVar(&c.DataDir, "data-dir", "./broker-data", "directory of the partition logs and checkpoints (Kafka's log.dirs)")
+	fs.StringVar(&c.Coordinator, "coordinator", "127.0.0.1:2181", "ZooKeeper connect string of the coordinator: HOST:PORT[,HOST:PORT...][/chroot]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address serving Prometheus /metrics (empty: off)")
+	fs.StringVar(&c.Storage, "storage", "file", "storage backend: file (Kafka's on-disk layout) or memory (nothing survives a restart)")
+	fs.StringVar(&c.Rack, "rack", "", "rack of this broker (Kafka's broker.rack)")
+	fs.StringArrayVar(&c.Settings, "config", nil, "broker setting under Kafka's name, key=value (repeatable; in RUNNEL_CONFIG separate several with ';'), e.g. num.partitions=3, log.retention.ms=3600000")
+}
+
+// ParseSettings turns the --config values into a map. Each value is
+// key=value; a value may hold several, separated by ';' (how the
+// environment variable carries more than one).
+func (c *Config) ParseSettings() (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range c.Settings {
+		for _, kv := range strings.Split(s, ";") {
+			kv = strings.TrimSpace(kv)
+			if kv == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("--config %q: want key=value", kv)
+			}
+			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return out, nil
+}
+
+// advertised returns the host and port to register, given the address
+// actually bound.
+func (c *Config) advertised(bound net.Addr) (string, int32, error) {
+	addr := c.AdvertisedListener
+	if addr == "" {
+		addr = bound.String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("--advertised-listener %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil {
+			return "", 0, fmt.Errorf("advertised host: %w", err)
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 {
+		return "", 0, fmt.Errorf("advertised port %q is not a port", port)
+	}
+	return host, int32(p), nil
+}
