@@ -22,6 +22,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	cd services/coordinator && $(GO) build -o $(BIN)/ ./cmd/runnel-coordinator
+	cd services/broker && $(GO) build -o $(BIN)/ ./cmd/runnel-broker
 
 test: build
 	@set -e; for m in $(MODULES); do \
