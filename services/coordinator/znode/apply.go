@@ -53,7 +53,9 @@ type undoEntry struct {
 //
 // For a multi, Err is the code of the first failing operation (ZooKeeper's
 // ProcessTxnResult.err), and Resp is always a *jute.MultiResponse; use
-// Result.HeaderErr for the reply header, which ZooKeeper sends as OK.
+// Result.HeaderErr for the reply header, which ZooKeeper sends as OK. Its
+// results carry ZooKeeper's types: a create answers as create (path only),
+// a container or TTL create as create2 (path and stat).
 func (db *DB) Apply(t *Txn) Result {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -131,6 +133,44 @@ func multiOp(op int32) bool {
 	return false
 }
 
+// normalizeMultiCreate gives a create operation of a multi the opcode
+// ZooKeeper's MultiOperationRecord gives it when decoding (Op.create picks
+// it from the flags): createTTL for TTL flags in a CreateTTLRequest,
+// createContainer for the container flag, create otherwise, so create2 in a
+// multi answers like create. A CreateRequest with TTL flags cannot be
+// decoded (ok is false: the whole multi is a marshalling error).
+func normalizeMultiCreate(op jute.MultiOp) (jute.MultiOp, bool) {
+	switch r := op.Req.(type) {
+	case *jute.CreateRequest:
+		if op.Type != jute.OpCreate && op.Type != jute.OpCreate2 && op.Type != jute.OpCreateContainer {
+			return op, true // a mismatch the operation itself reports
+		}
+		mode, _ := modeFromFlags(r.Flags) // unknown flags: create fails later
+		switch {
+		case mode.ttl:
+			return op, false
+		case mode.container:
+			op.Type = jute.OpCreateContainer
+		default:
+			op.Type = jute.OpCreate
+		}
+	case *jute.CreateTTLRequest:
+		if op.Type != jute.OpCreateTTL {
+			return op, true
+		}
+		mode, _ := modeFromFlags(r.Flags)
+		if mode.ttl {
+			return op, true
+		}
+		op.Req = &jute.CreateRequest{Path: r.Path, Data: r.Data, ACL: r.ACL, Flags: r.Flags}
+		op.Type = jute.OpCreate
+		if mode.container {
+			op.Type = jute.OpCreateContainer
+		}
+	}
+	return op, true
+}
+
 // applyMulti applies the operations of a multi atomically. When one fails,
 // the earlier ones are undone and every result is an error: OK for the
 // operations before it, its own code for it, RuntimeInconsistency after it.
@@ -139,14 +179,18 @@ func (db *DB) applyMulti(t *Txn) (jute.Err, jute.Record) {
 	if !ok {
 		return jute.ErrMarshallingError, nil
 	}
-	for _, op := range m.Ops {
+	ops := make([]jute.MultiOp, len(m.Ops))
+	for i, op := range m.Ops {
 		if !multiOp(op.Type) {
 			return jute.ErrMarshallingError, nil
 		}
+		if ops[i], ok = normalizeMultiCreate(op); !ok {
+			return jute.ErrMarshallingError, nil
+		}
 	}
-	results := make([]jute.MultiResult, len(m.Ops))
+	results := make([]jute.MultiResult, len(ops))
 	db.undo = db.undo[:0]
-	for i, op := range m.Ops {
+	for i, op := range ops {
 		resp, code := db.applyOp(t, op.Type, op.Req, true)
 		if code != jute.ErrOK {
 			db.rollback()
@@ -163,10 +207,14 @@ func (db *DB) applyMulti(t *Txn) (jute.Err, jute.Record) {
 			}
 			return code, &jute.MultiResponse{Results: results}
 		}
-		if _, empty := resp.(*jute.Empty); empty {
-			resp = nil // delete and check results have no body
+		typ := op.Type
+		switch typ {
+		case jute.OpCreateContainer, jute.OpCreateTTL:
+			typ = jute.OpCreate2 // OpResult.CreateResult with a stat
+		case jute.OpDelete, jute.OpCheck:
+			resp = nil // no body
 		}
-		results[i] = jute.MultiResult{Type: op.Type, Resp: resp}
+		results[i] = jute.MultiResult{Type: typ, Resp: resp}
 	}
 	clear(db.undo)
 	db.undo = db.undo[:0]
