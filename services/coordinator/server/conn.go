@@ -264,10 +264,10 @@ func (c *conn) dispatch(frame []byte) bool {
 	switch op {
 	case jute.OpPing:
 		c.waitWrites()
-		c.reply(jute.XidPing, s.db.LastZxid(), jute.ErrOK, nil, start, op)
+		c.reply(hdr.Xid, s.db.LastZxid(), jute.ErrOK, nil, start, op)
 	case jute.OpAuth:
 		c.waitWrites()
-		return c.addAuth(rec.(*jute.AuthPacket), start)
+		return c.addAuth(hdr.Xid, rec.(*jute.AuthPacket), start)
 	case jute.OpWhoAmI:
 		c.waitWrites()
 		c.mu.Lock()
@@ -299,14 +299,10 @@ func (c *conn) dispatch(frame []byte) bool {
 		resp, code := s.db.Read(sid, c.authSnapshot(), op, rec, c)
 		_ = ctx
 		endSpan(span, code)
-		xid := hdr.Xid
-		if op == jute.OpSetWatches || op == jute.OpSetWatches2 {
-			xid = jute.XidSetWatches
-		}
 		if code != jute.ErrOK && op != jute.OpMultiRead {
 			resp = nil
 		}
-		c.reply(xid, s.db.LastZxid(), code, resp, start, op)
+		c.reply(hdr.Xid, s.db.LastZxid(), code, resp, start, op)
 	}
 	return true
 }
@@ -335,7 +331,7 @@ func (c *conn) authSnapshot() []jute.Id {
 
 // addAuth handles an auth packet. Only the digest scheme exists here (SASL
 // is not offered); an unknown scheme fails the connection like ZooKeeper.
-func (c *conn) addAuth(p *jute.AuthPacket, start time.Time) bool {
+func (c *conn) addAuth(xid int32, p *jute.AuthPacket, start time.Time) bool {
 	if p.Scheme == "digest" {
 		user, pass, ok := strings.Cut(string(p.Auth), ":")
 		if ok {
@@ -349,12 +345,12 @@ func (c *conn) addAuth(p *jute.AuthPacket, start time.Time) bool {
 				c.auth = append(c.auth, id)
 			}
 			c.mu.Unlock()
-			c.reply(jute.XidAuth, 0, jute.ErrOK, nil, start, jute.OpAuth)
+			c.reply(xid, 0, jute.ErrOK, nil, start, jute.OpAuth)
 			return true
 		}
 	}
 	c.s.log.Info("authentication failed", "scheme", p.Scheme, "remote", c.nc.RemoteAddr().String())
-	c.reply(jute.XidAuth, 0, jute.ErrAuthFailed, nil, start, jute.OpAuth)
+	c.reply(xid, 0, jute.ErrAuthFailed, nil, start, jute.OpAuth)
 	c.closeAfterFlush()
 	return false
 }
@@ -391,11 +387,15 @@ func (c *conn) propose(hdr jute.RequestHeader, op int32, t *znode.Txn, start tim
 			return
 		}
 		endSpan(span, res.Err)
-		resp := res.Resp
-		if res.Err != jute.ErrOK && op != jute.OpMulti {
+		resp, code := res.Resp, res.Err
+		if op == jute.OpMulti {
+			// Like ZooKeeper, a multi's header is OK: each operation's
+			// outcome travels in the body.
+			code = jute.ErrOK
+		} else if code != jute.ErrOK {
 			resp = nil
 		}
-		buf = c.encodeReply(hdr.Xid, res.Zxid, res.Err, resp, start, op)
+		buf = c.encodeReply(hdr.Xid, res.Zxid, code, resp, start, op)
 		c.complete(sl, buf)
 	})
 }
