@@ -247,6 +247,14 @@ func openLog(b *Backend, p storage.PartitionID, dir string, cfg storage.Config) 
 				s.v.modified = fi.ModTime()
 				break
 			}
+			if i+1 < len(bases) {
+				// A sealed segment's time index ends with its max timestamp,
+				// as rolling wrote it.
+				appendTime(&s.v, s.base)
+				if err := s.writeIndexes(&s.v, false); err != nil {
+					return fail(err)
+				}
+			}
 		}
 		s.v.modified = fi.ModTime()
 		if i > 0 && s.base < l.segs[i-1].v.next {
