@@ -260,6 +260,13 @@ func (c *conn) dispatch(frame []byte) bool {
 		}
 	}
 	s.tracker.touch(sid, c.timeout, start)
+	if m, ok := rec.(*jute.MultiRequest); ok && !multiOpsAllowed(op, m) {
+		// ZooKeeper cannot deserialize a read inside multi (or a write
+		// inside multiRead) and answers MarshallingError.
+		c.waitWrites()
+		c.reply(hdr.Xid, s.db.LastZxid(), jute.ErrMarshallingError, nil, start, op)
+		return true
+	}
 
 	switch op {
 	case jute.OpPing:
@@ -273,7 +280,12 @@ func (c *conn) dispatch(frame []byte) bool {
 		c.mu.Lock()
 		resp := &jute.WhoAmIResponse{ClientInfo: make([]jute.ClientInfo, len(c.auth))}
 		for i, id := range c.auth {
-			resp.ClientInfo[i] = jute.ClientInfo{AuthScheme: id.Scheme, User: id.ID}
+			user := id.ID
+			if id.Scheme == "digest" {
+				// ZooKeeper reports the user name, not the hashed id.
+				user, _, _ = strings.Cut(user, ":")
+			}
+			resp.ClientInfo[i] = jute.ClientInfo{AuthScheme: id.Scheme, User: user}
 		}
 		c.mu.Unlock()
 		c.reply(hdr.Xid, s.db.LastZxid(), jute.ErrOK, resp, start, op)
@@ -303,6 +315,18 @@ func (c *conn) dispatch(frame []byte) bool {
 			resp = nil
 		}
 		c.reply(hdr.Xid, s.db.LastZxid(), code, resp, start, op)
+	}
+	return true
+}
+
+// multiOpsAllowed reports whether every operation of m belongs in op:
+// writes and checks in multi, getData and getChildren in multiRead.
+func multiOpsAllowed(op int32, m *jute.MultiRequest) bool {
+	for _, o := range m.Ops {
+		read := o.Type == jute.OpGetData || o.Type == jute.OpGetChildren
+		if read != (op == jute.OpMultiRead) {
+			return false
+		}
 	}
 	return true
 }
