@@ -24,8 +24,10 @@ import (
 //
 // A case is one or more command lines (a multi's operations are indented
 // under it), a line "----", and the expected output up to a blank line.
-// Lines starting with '#' are comments. See testdata/README.md... the
-// commands are documented on (*scriptEnv).run.
+// Lines starting with '#' are comments. The commands are documented on
+// (*scriptEnv).run. Every write goes through Txn.MarshalBinary and
+// UnmarshalBinary before Apply, and the DB's invariants are checked after
+// every command.
 var rewrite = flag.Bool("rewrite", false, "rewrite testdata/*.txt with the actual output")
 
 func TestScripts(t *testing.T) {
