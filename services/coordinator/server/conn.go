@@ -411,12 +411,8 @@ func (c *conn) propose(hdr jute.RequestHeader, op int32, t *znode.Txn, start tim
 			return
 		}
 		endSpan(span, res.Err)
-		resp, code := res.Resp, res.Err
-		if op == jute.OpMulti {
-			// Like ZooKeeper, a multi's header is OK: each operation's
-			// outcome travels in the body.
-			code = jute.ErrOK
-		} else if code != jute.ErrOK {
+		resp, code := res.Resp, res.HeaderErr()
+		if code != jute.ErrOK {
 			resp = nil
 		}
 		buf = c.encodeReply(hdr.Xid, res.Zxid, code, resp, start, op)
