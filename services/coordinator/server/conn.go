@@ -75,8 +75,11 @@ func newConn(s *Server, nc net.Conn, ip string) *conn {
 }
 
 // Notify implements znode.Watcher: it queues a notification (xid -1).
-func (c *conn) Notify(ev jute.WatcherEvent, zxid int64) {
-	buf := jute.AppendFrame(nil, &jute.ReplyHeader{Xid: jute.XidNotification, Zxid: zxid, Err: jute.ErrOK}, &ev)
+//
+// ZooKeeper 3.8 sends -1 as the zxid of every notification; clients ignore
+// it, and matching it keeps captures of the two servers comparable.
+func (c *conn) Notify(ev jute.WatcherEvent, _ int64) {
+	buf := jute.AppendFrame(nil, &jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1, Err: jute.ErrOK}, &ev)
 	c.mu.Lock()
 	c.out = append(c.out, buf...)
 	c.mu.Unlock()
