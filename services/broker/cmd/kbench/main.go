@@ -1,0 +1,304 @@
+// Command kbench measures a Runnel broker against franz-go's in-memory
+// kfake in the same run, with the same franz-go producer and consumer: for
+// 100-byte and 1 KiB records on a 6-partition topic with acks=1 it prints
+// records/s, MB/s and the p50/p99 produce latency of each, and the
+// Runnel/kfake ratio.
+//
+// By default it starts everything itself: a runnel-coordinator process
+// (built from ../coordinator, or --coordinator-bin) and a broker inside this
+// process writing to a temporary directory with the file backend, so that
+// both brokers share the process with the client, as kfake must. Pass
+// --coordinator to use a running coordinator or --broker to measure a
+// running broker instead.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-io/runnel/services/broker/node"
+)
+
+type options struct {
+	records     int
+	duration    time.Duration
+	partitions  int
+	sizes       []int
+	broker      string
+	coordinator string
+	coordBin    string
+	storage     string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.records, "records", 1_000_000, "records per run (each run also stops at --duration)")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "longest produce or consume phase")
+	flag.IntVar(&o.partitions, "partitions", 6, "partitions of the benchmark topic")
+	flag.StringVar(&o.broker, "broker", "", "measure this running broker (HOST:PORT) instead of starting one")
+	flag.StringVar(&o.coordinator, "coordinator", "", "use this running coordinator instead of starting one")
+	flag.StringVar(&o.coordBin, "coordinator-bin", "", "runnel-coordinator binary (default: build ../coordinator)")
+	flag.StringVar(&o.storage, "storage", "file", "storage backend of the started broker: file or memory")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kbench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	o.sizes = []int{100, 1024}
+	if err := run(o); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "kbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	addr := o.broker
+	if addr == "" {
+		stop, a, err := startRunnel(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		addr = a
+	}
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	defer fake.Close()
+	fmt.Printf("kbench: franz-go producer+consumer, acks=1, %d partitions, up to %d records or %s per phase\n", o.partitions, o.records, o.duration)
+	fmt.Printf("%-6s %-8s %-7s %12s %9s %9s %9s\n", "size", "phase", "target", "records/s", "MB/s", "p50", "p99")
+	for _, size := range o.sizes {
+		var results [2][2]result // [target][phase]
+		for i, target := range []string{addr, fake.ListenAddrs()[0]} {
+			topic := fmt.Sprintf("kbench-%d-%d", size, time.Now().UnixNano())
+			if err := createTopic(ctx, target, topic, o.partitions); err != nil {
+				return err
+			}
+			p, err := produce(ctx, target, topic, size, o)
+			if err != nil {
+				return err
+			}
+			c, err := consume(ctx, target, topic, p.records, o)
+			if err != nil {
+				return err
+			}
+			results[i] = [2]result{p, c}
+		}
+		for ph, phase := range []string{"produce", "consume"} {
+			for i, name := range []string{"runnel", "kfake"} {
+				r := results[i][ph]
+				fmt.Printf("%-6d %-8s %-7s %12.0f %9.1f %9s %9s\n", size, phase, name, r.rate(), r.mbps(size), fmtDur(r.p50), fmtDur(r.p99))
+			}
+			fmt.Printf("%-6d %-8s %-7s %11.2fx %8.2fx\n", size, phase, "ratio", results[0][ph].rate()/results[1][ph].rate(), results[0][ph].mbps(size)/results[1][ph].mbps(size))
+		}
+	}
+	return nil
+}
+
+type result struct {
+	records  int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r result) rate() float64         { return float64(r.records) / r.elapsed.Seconds() }
+func (r result) mbps(size int) float64 { return r.rate() * float64(size) / 1e6 }
+
+func fmtDur(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(10 * time.Microsecond).String()
+}
+
+func createTopic(ctx context.Context, addr, topic string, partitions int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err != nil {
+		return fmt.Errorf("create topic on %s: %w", addr, err)
+	}
+	return resp.Err
+}
+
+// produce sends records as fast as the client allows and records each
+// one's latency from Produce to its acknowledgement.
+func produce(ctx context.Context, addr, topic string, size int, o options) (result, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
+		kgo.MaxBufferedRecords(250_000), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return result{}, err
+	}
+	defer cl.Close()
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	lat := make([]time.Duration, o.records)
+	var failed atomic.Value
+	var acked atomic.Int64
+	start := time.Now()
+	deadline := start.Add(o.duration)
+	sent := 0
+	for ; sent < o.records; sent++ {
+		if sent%1024 == 0 && time.Now().After(deadline) {
+			break
+		}
+		i := sent
+		t0 := time.Now()
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Store(err)
+			}
+			lat[i] = time.Since(t0)
+			acked.Add(1)
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return result{}, err
+	}
+	elapsed := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return result{}, fmt.Errorf("produce to %s: %w", addr, err)
+	}
+	lat = lat[:sent]
+	slices.Sort(lat)
+	return result{records: sent, elapsed: elapsed, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}, nil
+}
+
+// consume reads the topic from the start until want records arrived and
+// records the latency of each poll that returned data.
+func consume(ctx context.Context, addr, topic string, want int, o options) (result, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50<<20))
+	if err != nil {
+		return result{}, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.duration+30*time.Second)
+	defer cancel()
+	start := time.Now()
+	n := 0
+	var polls []time.Duration
+	for n < want {
+		t0 := time.Now()
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return result{}, fmt.Errorf("consume from %s after %d records: %w", addr, n, err)
+		}
+		polls = append(polls, time.Since(t0))
+		n += fs.NumRecords()
+	}
+	elapsed := time.Since(start)
+	slices.Sort(polls)
+	return result{records: n, elapsed: elapsed, p50: polls[len(polls)/2], p99: polls[len(polls)*99/100]}, nil
+}
+
+// startRunnel starts a coordinator (unless one is given) and a broker in
+// this process, and returns a function that stops both.
+func startRunnel(ctx context.Context, o options) (func(), string, error) {
+	dir, err := os.MkdirTemp("", "kbench-")
+	if err != nil {
+		return nil, "", err
+	}
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		os.RemoveAll(dir)
+	}
+	coord := o.coordinator
+	if coord == "" {
+		bin := o.coordBin
+		if bin == "" {
+			bin = filepath.Join(dir, "runnel-coordinator")
+			cmd := exec.Command("go", "build", "-o", bin, "./cmd/runnel-coordinator")
+			cmd.Dir = "../coordinator"
+			if out, err := cmd.CombinedOutput(); err != nil {
+				stop()
+				return nil, "", fmt.Errorf("build coordinator (run from services/broker or pass --coordinator-bin): %w\n%s", err, out)
+			}
+		}
+		port, err := freePort()
+		if err != nil {
+			stop()
+			return nil, "", err
+		}
+		coord = fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "--listen", coord, "--data-dir", filepath.Join(dir, "coordinator"))
+		if err := cmd.Start(); err != nil {
+			stop()
+			return nil, "", fmt.Errorf("start coordinator: %w", err)
+		}
+		stops = append(stops, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		if err := waitPort(coord, 10*time.Second); err != nil {
+			stop()
+			return nil, "", err
+		}
+	}
+	b, err := node.New(node.Params{
+		Config: node.Config{ID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "broker"), Coordinator: coord, Storage: o.storage},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		stop()
+		return nil, "", err
+	}
+	if err := b.Start(ctx); err != nil {
+		stop()
+		return nil, "", fmt.Errorf("start broker: %w", err)
+	}
+	var once sync.Once
+	stops = append(stops, func() { once.Do(func() { _ = b.Stop(context.Background()) }) })
+	return stop, b.Addr(), nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitPort(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s after %s", addr, d)
+}
