@@ -957,10 +957,10 @@ func valuesOf(base int64, n, seq int) [][]byte {
 
 func (s *suite) testLargeBatches(t *testing.T) {
 	cfg := config(t)
-	cfg.SegmentBytes = 16 << 20
+	cfg.SegmentBytes = 8 << 20
 	l := open(t, s.backend(t), cfg)
 	var bs [][]byte
-	for i, size := range []int{3 << 20, 5 << 20, 1 << 20, 7 << 20} {
+	for i, size := range []int{3 << 20, 5 << 20, 1 << 20, 6 << 20} {
 		b := Batch(l.EndOffset(), baseTs+int64(i), Value(int64(i), size/2), Value(int64(i)+100, size/2))
 		if _, err := l.Append(ctx, b); err != nil {
 			t.Fatalf("Append %d MiB: %v", size>>20, err)
@@ -978,7 +978,7 @@ func (s *suite) testLargeBatches(t *testing.T) {
 		t.Fatal("large batches read back differently")
 	}
 	if len(l.Segments()) < 2 {
-		t.Fatalf("16 MiB of batches in 16 MiB segments should roll: %+v", l.Segments())
+		t.Fatalf("15 MiB of batches in 8 MiB segments should roll: %+v", l.Segments())
 	}
 }
 
