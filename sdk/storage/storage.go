@@ -427,5 +427,9 @@ func ShouldRoll(cfg Config, seg RollState, batchSize, batchMaxTimestamp, batchLa
 	if seg.FirstTimestamp >= 0 {
 		return batchMaxTimestamp-seg.FirstTimestamp > cfg.SegmentMs
 	}
-	return cfg.Now().Sub(seg.Created).Milliseconds() > cfg.SegmentMs
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	return now().Sub(seg.Created).Milliseconds() > cfg.SegmentMs
 }
