@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,19 @@ type metrics struct {
 	requests metric.Int64Counter
 	latency  metric.Float64Histogram
 	expired  metric.Int64Counter
+	// attrs caches the attribute set of each (op, result) pair so the hot
+	// path does not build one per request.
+	attrs sync.Map // int64(op)<<32 | uint32(code) → metric.MeasurementOption
+}
+
+func (m *metrics) attrsFor(op int32, code jute.Err) metric.MeasurementOption {
+	key := int64(op)<<32 | int64(uint32(code))
+	if v, ok := m.attrs.Load(key); ok {
+		return v.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("op", jute.OpName(op)), attribute.String("result", code.Error())))
+	m.attrs.Store(key, o)
+	return o
 }
 
 func tracerFrom(tp trace.TracerProvider) trace.Tracer {
@@ -101,7 +115,7 @@ func (s *Server) observe(op int32, start time.Time, code jute.Err) {
 		}
 	}
 	ctx := context.Background()
-	attrs := metric.WithAttributes(attribute.String("op", jute.OpName(op)), attribute.String("result", code.Error()))
+	attrs := s.m.attrsFor(op, code)
 	s.m.requests.Add(ctx, 1, attrs)
 	s.m.latency.Record(ctx, d.Seconds(), attrs)
 }
