@@ -12,15 +12,16 @@ TEST_FLAGS ?= -count=1 -timeout 20m
 
 .PHONY: all build test bench lint fmt dev clean
 
-# The local platform: today the coordinator; the broker, lagmon and NATS join
-# it as they land (then through `runnel dev`).
+# The local platform in one process: the coordinator on 127.0.0.1:2181 and
+# broker 1 on 127.0.0.1:9092, data in ./runnel-data (see `bin/runnel dev --help`).
 dev: build
-	$(BIN)/runnel-coordinator --listen 127.0.0.1:2181 --data-dir ./runnel-data/coordinator --admin-listen 127.0.0.1:8080
+	$(BIN)/runnel dev
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/runnel
 	cd services/coordinator && $(GO) build -o $(BIN)/ ./cmd/runnel-coordinator
 	cd services/broker && $(GO) build -o $(BIN)/ ./cmd/runnel-broker
 
