@@ -16,8 +16,11 @@ func (m *Manager) EnforceRetention(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		before := p.log.StartOffset()
 		if err := p.enforceRetention(ctx, now.UnixMilli()); err != nil {
 			m.log.Warn("retention failed", "partition", p.id.String(), "err", err)
+		} else if after := p.log.StartOffset(); after != before {
+			m.log.Info("retention deleted old segments", "partition", p.id.String(), "log_start_offset", after)
 		}
 	}
 }
