@@ -147,7 +147,7 @@ func TestRetentionByTime(t *testing.T) {
 	c.createTopic(t, ctx, topic, 1, map[string]*string{"segment.bytes": strp("2048"), "retention.ms": strp("3600000")})
 	cl := c.client(t, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	produceBatches(t, ctx, cl, topic, 30, time.Now().Add(-2*time.Hour)) // expired on arrival
-	produceBatches(t, ctx, cl, topic, 5, time.Time{})                    // fresh
+	produceBatches(t, ctx, cl, topic, 5, time.Time{})                   // fresh
 	var start int64
 	waitFor(t, 10*time.Second, "time-based deletion", func() bool {
 		start = listOffset(t, ctx, cl, topic, -2)
