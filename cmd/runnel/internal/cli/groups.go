@@ -98,6 +98,8 @@ partition, then the members and their assignments.`,
 			switch {
 			case !ok:
 				return fmt.Errorf("group %q was not described by the broker", group)
+			case errors.Is(l.DescribeErr, kerr.GroupIDNotFound):
+				return noGroup(group)
 			case l.DescribeErr != nil:
 				return fmt.Errorf("describing group %q: %s", group, groupError(l.DescribeErr))
 			case l.FetchErr != nil:
