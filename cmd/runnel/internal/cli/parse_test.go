@@ -26,8 +26,8 @@ func TestFormat(t *testing.T) {
 		{`%h`, "a=1,b=2"},
 		{`%K:%S`, "2:5"},
 		{`100%%\t\r\0\\`, "100%\t\r\x00\\"},
-		{`\q%s`, `\qhello`},  // unknown escapes stay as typed
-		{`end\`, `end\`},     // a trailing backslash is literal
+		{`\q%s`, `\qhello`}, // unknown escapes stay as typed
+		{`end\`, `end\`},    // a trailing backslash is literal
 		{`plain text`, "plain text"},
 	} {
 		f, err := parseFormat(tc.format)
