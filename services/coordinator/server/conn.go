@@ -47,6 +47,8 @@ type conn struct {
 	pending     []*slot // writes awaiting their result, in request order
 	outstanding int
 	out         []byte // encoded frames ready to send
+	spare       []byte // the previous out, reused
+	writing     bool   // a goroutine is writing to the socket
 	closeAfter  bool   // close once out is written
 	wake        chan struct{}
 	writerDone  chan struct{}
@@ -159,6 +161,11 @@ func (c *conn) serve() {
 		c.received.Add(1)
 		c.s.stats.received.Add(1)
 		if !c.dispatch(frame) {
+			return
+		}
+		// Answer pipelined requests in one write: flush only when no
+		// further request is already buffered.
+		if br.Buffered() == 0 && c.flush() {
 			return
 		}
 	}
@@ -470,9 +477,13 @@ func (c *conn) encodeReply(xid int32, zxid int64, code jute.Err, resp jute.Recor
 	return jute.AppendFrame(nil, &jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: code}, resp)
 }
 
-// reply queues a response directly; callers have waited for earlier writes.
+// reply queues a response of the reader goroutine, which flushes it once
+// no more requests are buffered; callers have waited for earlier writes.
 func (c *conn) reply(xid int32, zxid int64, code jute.Err, resp jute.Record, start time.Time, op int32) {
-	c.queue(c.encodeReply(xid, zxid, code, resp, start, op))
+	buf := c.encodeReply(xid, zxid, code, resp, start, op)
+	c.mu.Lock()
+	c.out = append(c.out, buf...)
+	c.mu.Unlock()
 }
 
 func (c *conn) queue(buf []byte) {
@@ -489,34 +500,53 @@ func (c *conn) closeAfterFlush() {
 	c.signal()
 }
 
-// writer sends queued frames, coalescing whatever accumulated while the
-// previous write was in progress.
+// writer sends what the replicator completed and the notifications that
+// Apply queued. The reader writes its own replies inline (see flush), so a
+// read costs no goroutine hand-off.
 func (c *conn) writer() {
 	defer close(c.writerDone)
-	var spare []byte
+	for range c.wake {
+		if c.flush() {
+			return
+		}
+	}
+}
+
+// flush writes everything queued, coalesced into as few writes as possible.
+// One goroutine writes at a time: whoever holds the writing token re-checks
+// the queue after each write, so bytes queued meanwhile are never stranded.
+// It returns true once the connection is closed.
+func (c *conn) flush() bool {
 	for {
-		<-c.wake
-		for {
-			c.mu.Lock()
-			buf := c.out
-			c.out = spare[:0]
-			closeAfter := c.closeAfter
+		c.mu.Lock()
+		if c.writing {
 			c.mu.Unlock()
-			if len(buf) == 0 {
-				spare = buf
-				if closeAfter || c.closed.Load() {
-					c.close()
-					return
-				}
-				break
-			}
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
-			if _, err := c.nc.Write(buf); err != nil {
+			return false
+		}
+		buf, closeAfter := c.out, c.closeAfter
+		if len(buf) == 0 {
+			c.mu.Unlock()
+			if closeAfter || c.closed.Load() {
 				c.close()
-				return
+				return true
 			}
-			c.sent.Add(int64(countFrames(buf)))
-			spare = buf
+			return false
+		}
+		c.writing = true
+		c.out = c.spare[:0]
+		c.mu.Unlock()
+
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
+		_, err := c.nc.Write(buf)
+		c.sent.Add(int64(countFrames(buf)))
+
+		c.mu.Lock()
+		c.writing = false
+		c.spare = buf
+		c.mu.Unlock()
+		if err != nil {
+			c.close()
+			return true
 		}
 	}
 }
