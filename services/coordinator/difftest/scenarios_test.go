@@ -77,20 +77,19 @@ func crud(r *recorder) {
 
 // badArguments: paths a server must refuse, sent raw because go-zookeeper
 // refuses them before sending; and the system nodes under /zookeeper.
+//
+// Only writes are compared here. Runnel deliberately answers a read of an
+// invalid path with BadArguments, where ZooKeeper 3.8 does no validation and
+// answers NoNode (or reads "" as the root); server tests pin that.
 func badArguments(r *recorder) {
 	a := r.openRaw()
 	a.create("/bad", "", persistent)
 	for _, p := range []string{"noslash", "/bad/", "/bad//x", "/bad/./x", "/bad/../x", "/bad/x\x00y", "/bad/\x01x"} {
 		a.create(p, "", persistent)
-		a.get(p)
-		a.exists(p)
 		a.set(p, "", -1)
 		a.delete(p, -1)
 	}
-	// ZooKeeper reads "" as the root; the root's stat depends on the
-	// other scenarios, so only the code is compared.
 	a.create("", "", persistent)
-	a.getCode("")
 	a.set("", "", -1)
 	a.delete("", -1)
 	a.create("/bad/", "", persistentSeq)
