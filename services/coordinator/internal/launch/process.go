@@ -290,9 +290,8 @@ func (m *Member) signal(sig syscall.Signal, grace time.Duration) error {
 			<-p.done
 		}
 	}
-	// Anything left in the group outlived its leader; it must not keep a
-	// port or a data directory busy.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// The group is not signalled once its leader is gone and reaped: its
+	// id could by then belong to someone else's process group.
 	return nil
 }
 
