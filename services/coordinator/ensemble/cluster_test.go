@@ -580,6 +580,7 @@ func TestRestartCatchesUpFromSnapshot(t *testing.T) {
 		// must be sent a snapshot.
 		o.SnapshotThreshold = 32
 		o.TrailingLogs = 8
+		o.LogSegmentSize = 2 << 10
 		o.SnapshotInterval = 50 * time.Millisecond
 	})
 	away := c.followers()[0]

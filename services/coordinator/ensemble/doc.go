@@ -11,8 +11,10 @@
 // between members (muxForward). One port per member keeps deployment and
 // firewalls simple.
 //
-// Raft's log and stable state live in a bbolt file (Store), its snapshots
-// in a raft.FileSnapshotStore; both under DataDir/raft. On first start every
+// Raft's log is a FileLog: append-only segment files where a batch of
+// entries costs one write and one fdatasync, ZooKeeper's group commit. Its
+// stable state (term, vote) is a small bbolt file (Store); its snapshots a
+// raft.FileSnapshotStore; all under DataDir/raft. On first start every
 // member bootstraps the same configuration from the peer list (server id =
 // the member id in decimal, address = its raft address); later starts
 // resume from the stored state.

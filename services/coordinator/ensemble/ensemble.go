@@ -66,6 +66,9 @@ type Options struct {
 	// so a briefly absent member catches up from the log rather than from
 	// a whole snapshot (default 10240).
 	TrailingLogs uint64
+	// LogSegmentSize is the size at which the raft log starts a new
+	// segment file (default 64 MiB). Compaction frees whole segments.
+	LogSegmentSize int64
 	// SnapshotInterval is how often raft checks whether SnapshotThreshold
 	// entries have accumulated (default 30s).
 	SnapshotInterval time.Duration
@@ -101,6 +104,9 @@ func (o *Options) withDefaults() error {
 	}
 	if o.TrailingLogs == 0 {
 		o.TrailingLogs = 10240
+	}
+	if o.LogSegmentSize <= 0 {
+		o.LogSegmentSize = defaultSegmentSize
 	}
 	if o.SnapshotInterval == 0 {
 		o.SnapshotInterval = 30 * time.Second
@@ -159,6 +165,7 @@ type Ensemble struct {
 	selfID raft.ServerID
 
 	store *Store
+	logs  *FileLog
 	snaps raft.SnapshotStore
 	mux   *mux
 	trans *raft.NetworkTransport
@@ -215,14 +222,18 @@ func Open(db *znode.DB, opts Options) (*Ensemble, error) {
 	if e.store, err = OpenStore(filepath.Join(dir, "raft.db"), opts.NoSync); err != nil {
 		return nil, err
 	}
-	if e.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hl.Named("snapshots")); err != nil {
+	if e.logs, err = openFileLog(filepath.Join(dir, "log"), opts.NoSync, opts.LogSegmentSize); err != nil {
 		e.store.Close()
+		return nil, err
+	}
+	if e.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hl.Named("snapshots")); err != nil {
+		e.closeStores()
 		return nil, fmt.Errorf("ensemble: snapshot store in %s: %w", dir, err)
 	}
 	ln := opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", opts.Peers[opts.ID]); err != nil {
-			e.store.Close()
+			e.closeStores()
 			return nil, fmt.Errorf("ensemble: listen on raft address %s: %w (is another member using the port?)", opts.Peers[opts.ID], err)
 		}
 	}
@@ -261,13 +272,13 @@ func (e *Ensemble) raftConfig() *raft.Config {
 // restoring the newest snapshot into the DB; then it serves.
 func (e *Ensemble) Start() error {
 	cfg := e.raftConfig()
-	existing, err := raft.HasExistingState(e.store, e.store, e.snaps)
+	existing, err := raft.HasExistingState(e.logs, e.store, e.snaps)
 	if err != nil {
 		return fmt.Errorf("ensemble: read raft state: %w", err)
 	}
 	// The cache serves recent entries to lagging followers without a
 	// round trip through bbolt.
-	logs, err := raft.NewLogCache(4096, e.store)
+	logs, err := raft.NewLogCache(4096, e.logs)
 	if err != nil {
 		return fmt.Errorf("ensemble: log cache: %w", err)
 	}
@@ -353,13 +364,21 @@ func (e *Ensemble) Stop(ctx context.Context) error {
 		return fmt.Errorf("ensemble: stop: %w", ctx.Err())
 	}
 	e.failAll(ErrStopped)
-	if cerr := e.store.Close(); err == nil {
+	if cerr := e.closeStores(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("ensemble: stop: %w", err)
 	}
 	return nil
+}
+
+func (e *Ensemble) closeStores() error {
+	err := e.store.Close()
+	if e.logs != nil {
+		err = errors.Join(err, e.logs.Close())
+	}
+	return err
 }
 
 // SetSessionToucher sets the function the leader calls with the sessions
