@@ -159,25 +159,6 @@ func (s *session) getData(path string, watch bool) {
 	})
 }
 
-// getCode is get that records only the code and the data, for nodes whose
-// stat depends on what other scenarios did (the root).
-func (s *session) getCode(path string) {
-	s.op("get "+quotePath(path)+" (code and data only)", func() ([]any, error) {
-		if s.raw != nil {
-			var resp jute.GetDataResponse
-			if err := s.call(jute.OpGetData, &jute.PathWatchRequest{Path: path}, &resp); err != nil {
-				return nil, err
-			}
-			return []any{dataString(resp.Data)}, nil
-		}
-		data, _, err := s.zk.Get(path)
-		if err != nil {
-			return nil, err
-		}
-		return []any{dataString(data)}, nil
-	})
-}
-
 func (s *session) get(path string)  { s.getData(path, false) }
 func (s *session) getW(path string) { s.getData(path, true) }
 
