@@ -17,9 +17,8 @@ import (
 //
 // Timestamp -2 asks for the log start offset, -1 for the high watermark,
 // and any other for the first offset whose timestamp is at least it,
-// found through the time index. Inside a compressed batch with CreateTime
-// timestamps the answer is the batch's first offset (the storage layer does
-// not decompress).
+// found through the time index and, inside a compressed batch with
+// CreateTime timestamps, by decompressing that one batch.
 func init() { regSync(kmsg.ListOffsets, 1, 5, (*Handlers).listOffsets) }
 
 func (h *Handlers) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
@@ -48,11 +47,11 @@ func (h *Handlers) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest
 						err = kerr.InvalidRequest
 						break
 					}
-					off, t, ferr := p.Log().OffsetForTimestamp(ctx, ts)
+					off, t, ferr := p.OffsetForTimestamp(ctx, ts)
 					switch {
 					case ferr != nil:
 						err = ferr
-					case off >= 0 && off < p.HighWatermark():
+					case off >= 0:
 						sp.Offset, sp.Timestamp = off, t
 						sp.LeaderEpoch = p.EpochForOffset(off)
 					}

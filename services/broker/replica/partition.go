@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -344,4 +345,32 @@ func (p *Partition) wake() {
 		}
 	}
 	p.waitMu.Unlock()
+}
+
+// OffsetForTimestamp returns the first offset at or after the log start
+// whose record timestamp is at least ts, and that timestamp; (-1, -1) when
+// there is none below the high watermark. The storage finds the batch
+// through the time index; inside a compressed batch with CreateTime
+// timestamps, which storage cannot see into, the records are decompressed
+// here so that the answer is the exact record, as Kafka's is.
+func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (int64, int64, error) {
+	off, t, err := p.log.OffsetForTimestamp(ctx, ts)
+	if err != nil || off < 0 {
+		return -1, -1, err
+	}
+	start := p.log.StartOffset()
+	r, err := p.log.Read(ctx, off, 1, math.MaxInt64)
+	if err == nil && len(r.Batches) > 0 {
+		if h, herr := storage.ParseBatchHeader(r.Batches); herr == nil && h.Compression() != 0 && !h.LogAppendTime() {
+			if view, verr := uncompressedView(r.Batches); verr == nil {
+				if m, ferr := storage.FindTimestamp(view, ts, max(start, off)); ferr == nil && m.Found {
+					off, t = m.Offset, m.Timestamp
+				}
+			}
+		}
+	}
+	if off >= p.HighWatermark() {
+		return -1, -1, nil
+	}
+	return off, t, nil
 }
