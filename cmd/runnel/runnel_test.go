@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +38,9 @@ func TestMain(m *testing.M) {
 	runnelBin = filepath.Join(dir, "runnel")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "the tests build runnel with the go command, which is not on PATH:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	args := []string{"build", "-o", runnelBin}
 	if raceBuild {

@@ -14,6 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// defaultFormat prints each record's value on its own line, like
+// kafka-console-consumer and kcat.
+const defaultFormat = `%s\n`
+
 // consumeOptions are the flags of `runnel consume`.
 type consumeOptions struct {
 	topic         string
@@ -62,10 +66,10 @@ record; Ctrl-C stops cleanly. The format tokens are kcat's:
 	fs.StringVar(&o.topic, "topic", "", "topic to read")
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the earliest record (same as --offset earliest)")
 	fs.StringVar(&o.offset, "offset", "", "where to start: earliest, latest, an offset, or -N for the last N records (default: latest)")
-	fs.Int32Var(&o.partition, "partition", -1, "read only this partition (default: all)")
+	fs.Int32Var(&o.partition, "partition", -1, "read only this partition (-1: all of them)")
 	fs.Int64Var(&o.maxMessages, "max-messages", 0, "stop after this many records (default: no limit)")
 	fs.StringVar(&o.group, "group", "", "consumer group to join and commit offsets for")
-	fs.StringVar(&o.format, "format", `%s\n`, "output format per record (kcat's -f tokens, see above)")
+	fs.StringVar(&o.format, "format", "", `output format per record, kcat's -f tokens (see above; empty: %s\n, the value and a newline)`)
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop when no record arrives for this long, e.g. 5s (default: wait forever)")
 	_ = c.MarkFlagRequired("topic")
 	c.MarkFlagsMutuallyExclusive("from-beginning", "offset")
@@ -95,6 +99,9 @@ func parseStartOffset(s string, fromBeginning bool) (kgo.Offset, error) {
 }
 
 func consume(ctx context.Context, k *kafkaFlags, o consumeOptions, s Streams) error {
+	if o.format == "" {
+		o.format = defaultFormat
+	}
 	format, err := parseFormat(o.format)
 	if err != nil {
 		return err

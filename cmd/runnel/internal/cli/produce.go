@@ -61,7 +61,7 @@ The separator may be written with escapes: '\t' is a tab.`,
 	fs := c.Flags()
 	fs.StringVar(&o.topic, "topic", "", "topic to send to")
 	fs.StringVar(&o.keySeparator, "key-separator", "", "split each line into key and value at the first occurrence of this text (default: no key)")
-	fs.Int32Var(&o.partition, "partition", -1, "send every record to this partition (default: by key, or spread)")
+	fs.Int32Var(&o.partition, "partition", -1, "send every record to this partition (-1: by key, or spread)")
 	fs.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: 0, 1 or all")
 	fs.StringVar(&o.file, "file", "", "read lines from this file instead of stdin")
 	fs.StringVar(&o.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")

@@ -77,8 +77,8 @@ use Kafka's names: --config retention.ms=3600000 --config cleanup.policy=compact
 	}
 	fs := c.Flags()
 	fs.StringVar(&topic, "topic", "", "name of the topic to create")
-	fs.Int32Var(&partitions, "partitions", -1, "number of partitions (default: the broker's num.partitions)")
-	fs.Int16Var(&replication, "replication-factor", -1, "replicas of each partition (default: the broker's default.replication.factor)")
+	fs.Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's num.partitions)")
+	fs.Int16Var(&replication, "replication-factor", -1, "replicas of each partition (-1: the broker's default.replication.factor)")
 	fs.StringArrayVar(&configs, "config", nil, "topic setting under Kafka's name, key=value (repeatable)")
 	fs.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	_ = c.MarkFlagRequired("topic")
