@@ -54,7 +54,7 @@
 // # Timing
 //
 // Defaults suit a small loopback or LAN ensemble: heartbeat and election
-// timeouts of 500ms, a 250ms leader lease, and a 2ms commit timeout, which
+// timeouts of 1s, a 500ms leader lease, and a 5ms commit timeout, which
 // bounds how long an idle follower waits to learn that its forwarded write
 // committed (under load the next append carries that news sooner).
 //

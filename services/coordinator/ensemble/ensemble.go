@@ -73,15 +73,19 @@ type Options struct {
 	// entries have accumulated (default 30s).
 	SnapshotInterval time.Duration
 	// HeartbeatTimeout and ElectionTimeout bound how long followers and
-	// candidates wait before starting an election (default 500ms each).
+	// candidates wait before starting an election (default 1s each).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	// LeaderLeaseTimeout is how long a leader keeps leading without
-	// hearing from a quorum (default 250ms).
+	// hearing from a quorum (default 500ms).
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout is the longest a follower waits to learn that entries
 	// were committed when no new writes arrive to carry the news; it is
-	// the floor of a follower's write latency when idle (default 2ms).
+	// the floor of a follower's write latency when idle (default 5ms).
+	// Measured on a 2-core box, three idle members burn about 35% of a
+	// core at 2ms, 20% at 5ms and 11% at 10ms, for a lone client's
+	// follower write p50 of 6ms, 11ms and 19ms; under load new appends
+	// carry the commit index and the setting hardly matters.
 	CommitTimeout time.Duration
 	// ProposeTimeout fails a proposal that has not been applied on this
 	// member in time (default 20s).
@@ -111,17 +115,20 @@ func (o *Options) withDefaults() error {
 	if o.SnapshotInterval == 0 {
 		o.SnapshotInterval = 30 * time.Second
 	}
+	// A 2-core machine shared with other work starves processes for
+	// hundreds of milliseconds at times; shorter timeouts than these made
+	// leadership flap under load there.
 	if o.HeartbeatTimeout == 0 {
-		o.HeartbeatTimeout = 500 * time.Millisecond
+		o.HeartbeatTimeout = time.Second
 	}
 	if o.ElectionTimeout == 0 {
-		o.ElectionTimeout = 500 * time.Millisecond
+		o.ElectionTimeout = time.Second
 	}
 	if o.LeaderLeaseTimeout == 0 {
-		o.LeaderLeaseTimeout = 250 * time.Millisecond
+		o.LeaderLeaseTimeout = 500 * time.Millisecond
 	}
 	if o.CommitTimeout == 0 {
-		o.CommitTimeout = 2 * time.Millisecond
+		o.CommitTimeout = 5 * time.Millisecond
 	}
 	if o.ProposeTimeout == 0 {
 		o.ProposeTimeout = 20 * time.Second
