@@ -410,6 +410,11 @@ func (e *Ensemble) Propose(t *znode.Txn, done func(znode.Result, error)) {
 		return
 	default:
 	}
+	if e.raft == nil {
+		// Not started: nothing can commit yet.
+		done(znode.Result{}, ErrNoLeader)
+		return
+	}
 	origin := uint64(e.opts.ID)<<originShift | e.seq.Add(1)&originMask
 	t.Origin = origin
 	b, err := t.MarshalBinary()

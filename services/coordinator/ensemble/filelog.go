@@ -490,8 +490,6 @@ const (
 	logHeaderSize = 1 + 8 + 8 + 1 + 8
 )
 
-func encodedLogSize(l *raft.Log) int { return logHeaderSize + 4 + len(l.Data) + 4 + len(l.Extensions) }
-
 func appendLog(b []byte, l *raft.Log) []byte {
 	b = append(b, logFormat)
 	b = binary.BigEndian.AppendUint64(b, l.Index)
