@@ -214,13 +214,16 @@ func (c *conn) write() {
 			broken = true
 			c.close()
 		case r.resp != nil:
+			if need := sizeHint(r.resp); cap(buf) < need {
+				buf = make([]byte, 0, need) // one allocation instead of repeated doubling
+			}
 			buf = AppendResponse(buf[:0], r.CorrelationID, r.resp)
 			out = len(buf)
 			if _, err := bw.Write(buf); err != nil {
 				broken = true
 				c.close()
 			}
-			if cap(buf) > 1<<20 {
+			if cap(buf) > maxKeptBuffer {
 				buf = nil // do not pin one huge fetch response per connection
 			}
 		}
@@ -230,4 +233,25 @@ func (c *conn) write() {
 	if !broken {
 		_ = bw.Flush()
 	}
+}
+
+// maxKeptBuffer is the largest response buffer a connection keeps between
+// responses: enough for typical fetches, without pinning rare huge ones.
+const maxKeptBuffer = 8 << 20
+
+// sizeHint estimates a response's encoded size where record data dominates
+// it (fetch responses), so its buffer is allocated once; 0 elsewhere.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		n += 16 + len(f.Topics[i].Topic)
+		for j := range f.Topics[i].Partitions {
+			n += 64 + len(f.Topics[i].Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }
