@@ -110,8 +110,9 @@ func (m *member) start(ln net.Listener) {
 		ln = listenAgain(t, m.raftAddr)
 	}
 	m.db = znode.New()
+	// Stopping a member stands in for a crash unless a test tunes that.
 	opts := ensemble.Options{ID: m.id, Peers: m.c.peers, DataDir: m.dir, Listener: ln, NoSync: true,
-		Logger: m.c.logger.With("m", m.id)}
+		KeepLeadershipOnStop: true, Logger: m.c.logger.With("m", m.id)}
 	if m.c.tune != nil {
 		m.c.tune(&opts)
 	}
@@ -474,6 +475,21 @@ func TestLeaderFailover(t *testing.T) {
 		// Allowed by raft, but the new leader had no reason to step down.
 		t.Logf("note: member %d leads again after rejoining", old.id)
 	}
+}
+
+func TestGracefulStopHandsLeadershipOver(t *testing.T) {
+	c := newCluster(t, 3, func(o *ensemble.Options) { o.KeepLeadershipOnStop = false })
+	old := c.leader()
+	conn := connect(t, 8*time.Second, c.followers())
+	create(t, conn, "/pre", nil, 0)
+	old.stop()
+	if !strings.Contains(c.logs.tail(1<<30), fmt.Sprintf("msg=\"handed leadership over before stopping\" m=%d", old.id)) {
+		t.Fatal("the stopping leader did not hand leadership over")
+	}
+	if nl := c.leader(); nl == old {
+		t.Fatal("the stopped member still leads")
+	}
+	create(t, conn, "/post", nil, 0)
 }
 
 func TestMinorityRefusesWrites(t *testing.T) {

@@ -90,6 +90,10 @@ type Options struct {
 	// ProposeTimeout fails a proposal that has not been applied on this
 	// member in time (default 20s).
 	ProposeTimeout time.Duration
+	// KeepLeadershipOnStop makes Stop leave like a crash: a leader does not
+	// hand leadership over first, and the others elect one after their
+	// heartbeat timeout. Tests use it to exercise that path.
+	KeepLeadershipOnStop bool
 	// Logger receives the ensemble's and raft's logs.
 	Logger *slog.Logger
 	// RaftLogLevel filters raft's own logs (default hclog.Info).
@@ -348,6 +352,9 @@ func (e *Ensemble) Stop(ctx context.Context) error {
 	}
 	e.connsMu.Unlock()
 	e.fwd.close()
+	if e.started && !e.opts.KeepLeadershipOnStop && e.raft.State() == raft.Leader {
+		e.handOver(ctx)
+	}
 
 	done := make(chan error, 1)
 	go func() {
@@ -386,6 +393,28 @@ func (e *Ensemble) closeStores() error {
 		err = errors.Join(err, e.logs.Close())
 	}
 	return err
+}
+
+// handOver asks raft to make another member leader before this one stops,
+// so writes pause for a round trip instead of an election timeout. It
+// gives up after two election timeouts; stopping goes on either way.
+func (e *Ensemble) handOver(ctx context.Context) {
+	f := e.raft.LeadershipTransfer()
+	res := make(chan error, 1)
+	go func() { res <- f.Error() }()
+	t := time.NewTimer(2 * e.opts.ElectionTimeout)
+	defer t.Stop()
+	select {
+	case err := <-res:
+		if err != nil {
+			e.lg.Warn("leadership transfer before stopping failed; the others will elect a leader", "err", err)
+			return
+		}
+		e.lg.Info("handed leadership over before stopping")
+	case <-t.C:
+		e.lg.Warn("leadership transfer before stopping timed out; the others will elect a leader")
+	case <-ctx.Done():
+	}
 }
 
 // SetSessionToucher sets the function the leader calls with the sessions
