@@ -17,6 +17,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/runnel-io/runnel/services/coordinator/ensemble"
+	"github.com/runnel-io/runnel/services/coordinator/jute"
 	"github.com/runnel-io/runnel/services/coordinator/server"
 	"github.com/runnel-io/runnel/services/coordinator/znode"
 )
@@ -505,6 +506,20 @@ func TestMinorityRefusesWrites(t *testing.T) {
 	})
 	if _, err := conn.Create("/minority", nil, 0, acl); err == nil {
 		t.Fatal("a write succeeded on a member cut off from the majority")
+	}
+	// The replicator itself fails such a write at once rather than
+	// holding it until some timeout.
+	res := make(chan error, 1)
+	alone.ens.Propose(&znode.Txn{Op: jute.OpCreate, Time: time.Now().UnixMilli(),
+		Req: &jute.CreateRequest{Path: "/direct", ACL: jute.OpenACLUnsafe}},
+		func(_ znode.Result, err error) { res <- err })
+	select {
+	case err := <-res:
+		if !errors.Is(err, ensemble.ErrNoLeader) {
+			t.Fatalf("Propose without a leader failed with %v, want ErrNoLeader", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Propose without a leader neither failed nor succeeded")
 	}
 	// Reads still work locally once the client is back on.
 	waitFor(t, 20*time.Second, "the client to reconnect to the isolated member", func() bool {
