@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,7 +27,9 @@ import (
 // KIP-74: at most MaxBytes in all and PartitionMaxBytes per partition,
 // except that the first batch of the first non-empty partition is returned
 // whole even when it alone is larger, so a consumer can always progress.
-// Any partition error answers at once.
+// Any partition error answers at once. Batches of file-backed logs are sent
+// straight from the segment files (sendfile, through wire.Region); other
+// backends' bytes are copied into the response.
 func init() { regKey(kmsg.Fetch, 4, 12, (*Handlers).fetch) }
 
 func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
@@ -37,11 +40,13 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
 		r.Respond(resp)
 		return
 	}
-	resp, n, failed, parts := h.fetchOnce(ctx, req)
-	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(parts) == 0 {
-		r.Respond(resp)
+	res := h.fetchOnce(ctx, req)
+	if res.failed || res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(res.parts) == 0 {
+		r.RespondFile(res.resp, res.regions)
 		return
 	}
+	res.release() // read again when woken
+	parts := res.parts
 	// Wait off the connection's reading goroutine, so that later requests
 	// (a produce that will wake this fetch) are read meanwhile.
 	go func() {
@@ -59,34 +64,52 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
 		for {
 			select {
 			case <-wake:
-				resp, n, failed, _ = h.fetchOnce(ctx, req)
-				if failed || n >= int(req.MinBytes) {
-					r.Respond(resp)
+				res = h.fetchOnce(ctx, req)
+				if res.failed || res.bytes >= int(req.MinBytes) {
+					r.RespondFile(res.resp, res.regions)
 					return
 				}
+				res.release()
 			case <-timer.C:
-				resp, _, _, _ = h.fetchOnce(ctx, req)
-				r.Respond(resp)
+				res = h.fetchOnce(ctx, req)
+				r.RespondFile(res.resp, res.regions)
 				return
 			case <-ctx.Done():
-				r.Respond(resp)
+				r.Fail(ctx.Err()) // the connection is closing
 				return
 			}
 		}
 	}()
 }
 
-// fetchOnce reads every requested partition once. It returns the
-// response, the record bytes in it, whether a partition failed, and the
-// partitions to wait on.
-func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool, []*replica.Partition) {
+// fetchResult is one pass over a fetch's partitions.
+type fetchResult struct {
+	resp    *kmsg.FetchResponse
+	bytes   int                  // record bytes in the response
+	failed  bool                 // a partition failed: answer at once
+	parts   []*replica.Partition // the partitions to wait on
+	regions []wire.Region        // file data to send in place of markers
+}
+
+// release unpins the file regions of a result that will not be sent.
+func (f *fetchResult) release() {
+	for _, g := range f.regions {
+		g.Release()
+	}
+	f.regions = nil
+}
+
+// fetchOnce reads every requested partition once. Batches of file-backed
+// logs are not copied: the response carries a marker that the wire layer
+// replaces with the file range (sendfile).
+func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) fetchResult {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	res := fetchResult{resp: resp}
 	remaining := int(req.MaxBytes)
-	if req.Version < 3 || req.MaxBytes < 0 {
+	if req.MaxBytes < 0 {
 		remaining = 1<<31 - 1
 	}
-	total, failed := 0, false
-	var parts []*replica.Partition
+	id := rand.Uint64()
 	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
@@ -95,7 +118,6 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
 			sp.RecordBatches = []byte{}
 			p, err := h.partition(rt.Topic, rp.Partition)
@@ -103,23 +125,21 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg
 				err = checkEpoch(p, rp.CurrentLeaderEpoch)
 			}
 			if err == nil {
-				parts = append(parts, p)
+				res.parts = append(res.parts, p)
 				limit := min(int(rp.PartitionMaxBytes), remaining)
-				first := total == 0
+				first := res.bytes == 0
 				if limit > 0 || first {
-					var res replicaRead
-					res, err = readPartition(ctx, p, rp.FetchOffset, max(limit, 1))
-					if err == nil && (first || len(res.batches) <= limit) {
-						sp.RecordBatches = res.batches
-						total += len(res.batches)
-						remaining -= len(res.batches)
+					err = h.readInto(ctx, &res, &sp, p, rp.FetchOffset, max(limit, 1), first, id)
+					remaining = int(req.MaxBytes) - res.bytes
+					if req.MaxBytes < 0 {
+						remaining = 1<<31 - 1 - res.bytes
 					}
 				}
 				hw := p.HighWatermark()
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
 			}
 			if err != nil {
-				failed = true
+				res.failed = true
 				sp.ErrorCode = errCode(err)
 				sp.RecordBatches = []byte{}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -131,18 +151,38 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total, failed, parts
+	return res
 }
 
-type replicaRead struct{ batches []byte }
-
-func readPartition(ctx context.Context, p *replica.Partition, offset int64, limit int) (replicaRead, error) {
-	res, err := p.Read(ctx, offset, int32(min(limit, 1<<31-1)))
+// readInto reads one partition's batches into sp: as a file region when
+// the log is file-backed, else as bytes. Beyond the first non-empty
+// partition, data over limit is dropped (KIP-74's exception is for the
+// first only).
+func (h *Handlers) readInto(ctx context.Context, res *fetchResult, sp *kmsg.FetchResponseTopicPartition, p *replica.Partition, offset int64, limit int, first bool, id uint64) error {
+	max32 := int32(min(limit, 1<<31-1))
+	if region, ok, err := p.ReadFile(ctx, offset, max32); ok {
+		if err != nil {
+			return err
+		}
+		if region.Len == 0 || (!first && region.Len > int64(limit)) {
+			region.Close()
+			return nil
+		}
+		marker := wire.MarkerFor(id, len(res.regions))
+		res.regions = append(res.regions, wire.Region{Marker: marker, File: region.File, Pos: region.Pos, Len: region.Len,
+			Release: func() { region.Close() }})
+		sp.RecordBatches = marker
+		res.bytes += int(region.Len)
+		return nil
+	}
+	r, err := p.Read(ctx, offset, max32)
 	if err != nil {
-		return replicaRead{}, err
+		return err
 	}
-	if res.Batches == nil {
-		return replicaRead{batches: []byte{}}, nil
+	if len(r.Batches) == 0 || (!first && len(r.Batches) > limit) {
+		return nil
 	}
-	return replicaRead{batches: res.Batches}, nil
+	sp.RecordBatches = r.Batches
+	res.bytes += len(r.Batches)
+	return nil
 }

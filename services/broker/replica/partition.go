@@ -374,3 +374,27 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (int64, in
 	}
 	return off, t, nil
 }
+
+// ReadFile is Read for logs whose segments are files: it returns the batches
+// as a pinned byte range of a segment file (storage.FileReader), for
+// sending with sendfile. ok is false when the log is not file-backed. An
+// empty region (nothing to read yet) has Len 0. Close the region.
+func (p *Partition) ReadFile(ctx context.Context, offset int64, maxBytes int32) (region *storage.FileRegion, ok bool, err error) {
+	fr, ok := p.log.(storage.FileReader)
+	if !ok {
+		return nil, false, nil
+	}
+	hw := p.hw.Load()
+	start := p.log.StartOffset()
+	if offset < start || offset > p.log.EndOffset() {
+		return nil, true, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.log.EndOffset())
+	}
+	if offset >= hw {
+		return storage.NewFileRegion(nil, 0, 0, nil), true, nil
+	}
+	r, err := fr.ReadFile(ctx, offset, maxBytes, hw)
+	if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		return nil, true, fmt.Errorf("%w: %v", ErrOffsetOutOfRange, err)
+	}
+	return r, true, err
+}

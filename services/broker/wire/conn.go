@@ -32,6 +32,7 @@ type Request struct {
 	Span trace.Span
 
 	size     int
+	regions  []Region
 	done     chan struct{}
 	answered atomic.Bool
 	resp     kmsg.Response
@@ -213,6 +214,18 @@ func (c *conn) write() {
 			_ = bw.Flush()
 			broken = true
 			c.close()
+		case r.resp != nil && len(r.regions) > 0:
+			buf = AppendResponse(buf[:0], r.CorrelationID, r.resp)
+			pieces, total, err := splice(buf, r.regions, r.resp.IsFlexible())
+			if err == nil {
+				err = writeSpliced(c.nc, bw, pieces)
+			}
+			if err != nil {
+				s.log.Info("closing connection: sending file data failed", "remote", r.Remote, "err", err)
+				broken = true
+				c.close()
+			}
+			out = int(total)
 		case r.resp != nil:
 			if need := sizeHint(r.resp); cap(buf) < need {
 				buf = make([]byte, 0, need) // one allocation instead of repeated doubling
@@ -227,8 +240,9 @@ func (c *conn) write() {
 				buf = nil // do not pin one huge fetch response per connection
 			}
 		}
+		releaseAll(r.regions)
 		s.tel.finish(r, out)
-		r.Msg, r.resp = nil, nil
+		r.Msg, r.resp, r.regions = nil, nil, nil
 	}
 	if !broken {
 		_ = bw.Flush()

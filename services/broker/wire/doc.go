@@ -19,4 +19,10 @@
 // clients discover what to speak. ApiVersions responses always use the
 // non-flexible response header (KIP-511), and produce requests with acks=0
 // get no response at all.
+//
+// A response may carry file regions (Request.RespondFile): placeholders in
+// the encoded response that the writer replaces with byte ranges of
+// segment files, sent with sendfile(2) at explicit offsets, so fetched
+// record batches go from the page cache to the socket without a copy
+// through user space.
 package wire
