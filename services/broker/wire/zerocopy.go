@@ -76,7 +76,7 @@ func splice(frame []byte, regions []Region, flexible bool) ([]piece, int64, erro
 	for i := range regions {
 		g := &regions[i]
 		at := bytes.Index(frame, g.Marker)
-		if at < 0 || bytes.Index(frame[at+1:], g.Marker) >= 0 {
+		if at < 0 || bytes.Contains(frame[at+1:], g.Marker) {
 			return nil, 0, errors.New("wire: region marker missing or not unique")
 		}
 		var want []byte
