@@ -63,9 +63,10 @@ type segment struct {
 	first uint64
 	f     *os.File
 	// offs[i] is the offset of the record of index first+i; end is where
-	// the next record goes.
-	offs []int64
-	end  int64
+	// the next record goes; alloc is the file's size, zeros past end.
+	offs  []int64
+	end   int64
+	alloc int64
 }
 
 func (s *segment) last() uint64 { return s.first + uint64(len(s.offs)) - 1 }
@@ -158,15 +159,19 @@ func (l *FileLog) loadSegment(first uint64, isLast bool) (*segment, error) {
 	}
 	seg := &segment{first: first, f: f}
 	offs, end, err := scanRecords(data, first)
-	seg.offs, seg.end = offs, end
-	if err != nil {
-		if !isLast {
-			f.Close()
-			return nil, fmt.Errorf("%w: %s at offset %d: %w", ErrCorruptSegment, path, end, err)
-		}
+	seg.offs, seg.end, seg.alloc = offs, end, end
+	if err != nil && !isLast {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s at offset %d: %w", ErrCorruptSegment, path, end, err)
+	}
+	if end < int64(len(data)) {
+		// Cut off the preallocated zeros and any torn record. Nothing may
+		// stay beyond the end: bytes of an unacknowledged write could
+		// otherwise line up with later records and come back as entries
+		// after the next crash.
 		if terr := f.Truncate(end); terr != nil {
 			f.Close()
-			return nil, fmt.Errorf("truncate torn raft log tail: %w", terr)
+			return nil, fmt.Errorf("truncate raft log tail: %w", terr)
 		}
 		if serr := l.sync(f); serr != nil {
 			f.Close()
@@ -178,16 +183,20 @@ func (l *FileLog) loadSegment(first uint64, isLast bool) (*segment, error) {
 
 // scanRecords indexes the records of a segment whose first entry is first.
 // It returns the offsets of the good records, where they end, and why it
-// stopped early (nil at a clean end).
+// stopped early (nil at a clean end: the end of data, or a zero length
+// where the preallocated zeros begin).
 func scanRecords(data []byte, first uint64) (offs []int64, end int64, err error) {
 	var l raft.Log
 	for off := 0; off < len(data); {
+		if len(data)-off >= 4 && binary.BigEndian.Uint32(data[off:]) == 0 {
+			return offs, int64(off), nil
+		}
 		if len(data)-off < recordHeaderSize {
 			return offs, int64(off), errors.New("record header cut short")
 		}
 		n := binary.BigEndian.Uint32(data[off:])
 		sum := binary.BigEndian.Uint32(data[off+4:])
-		if n == 0 || n > maxRecordSize || uint64(n) > uint64(len(data)-off-recordHeaderSize) {
+		if n > maxRecordSize || uint64(n) > uint64(len(data)-off-recordHeaderSize) {
 			return offs, int64(off), fmt.Errorf("record length %d", n)
 		}
 		body := data[off+recordHeaderSize : off+recordHeaderSize+int(n)]
@@ -363,14 +372,19 @@ func (l *FileLog) appendSome(logs []*raft.Log) (int, error) {
 		binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(body, castagnoli))
 		n++
 	}
+	if err := l.preallocate(tail, tail.end+int64(len(buf))); err != nil {
+		return 0, err
+	}
 	if _, err := tail.f.WriteAt(buf, tail.end); err != nil {
 		// Cut back whatever part was written, so the file ends where
 		// the index says.
 		_ = tail.f.Truncate(tail.end)
+		tail.alloc = tail.end
 		return 0, fmt.Errorf("write raft log: %w", err)
 	}
 	if err := l.sync(tail.f); err != nil {
 		_ = tail.f.Truncate(tail.end)
+		tail.alloc = tail.end
 		return 0, err
 	}
 	if cap(buf) <= 4<<20 {
@@ -383,6 +397,33 @@ func (l *FileLog) appendSome(logs []*raft.Log) (int, error) {
 	tail.end += int64(len(buf))
 	l.mu.Unlock()
 	return n, nil
+}
+
+// preallocChunk is how far ahead of the data a segment's file is filled
+// with zeros. Overwriting blocks that already exist lets fdatasync skip the
+// file-system journal (no size or extent change), which is most of its cost
+// when other processes sync too; ZooKeeper pads its log for the same
+// reason.
+const preallocChunk = 4 << 20
+
+// preallocate makes seg's file at least need bytes long by writing zeros;
+// the caller's next sync makes them durable with the data.
+func (l *FileLog) preallocate(seg *segment, need int64) error {
+	if need <= seg.alloc {
+		return nil
+	}
+	size := min((need+preallocChunk-1)/preallocChunk*preallocChunk, max(need, l.segSize))
+	zeros := make([]byte, 1<<20)
+	for off := seg.alloc; off < size; off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), size-off)
+		if _, err := seg.f.WriteAt(zeros[:n], off); err != nil {
+			_ = seg.f.Truncate(seg.end)
+			seg.alloc = seg.end
+			return fmt.Errorf("preallocate raft log: %w", err)
+		}
+	}
+	seg.alloc = size
+	return nil
 }
 
 // newSegment creates an empty segment whose first entry will be first and
@@ -469,7 +510,7 @@ func (l *FileLog) truncateFrom(lo uint64) error {
 				return err
 			}
 			s.offs = s.offs[:keep]
-			s.end = end
+			s.end, s.alloc = end, end
 		}
 		break
 	}
