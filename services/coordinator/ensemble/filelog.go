@@ -36,8 +36,11 @@ var ErrLogGap = errors.New("ensemble: raft log entries not contiguous")
 //	crc     4 bytes: CRC-32C of the entry
 //	entry   the raft.Log as encoded by appendLog
 //
-// A crash can leave a torn record at the end of the last segment; Open
-// truncates it (raft never acknowledged it: the sync had not returned).
+// Past the last record the file holds zeros written ahead of time (see
+// preallocChunk); a zero length marks the end. A crash can leave a torn
+// record, or parts of an unsynced batch, after the last good record; Open
+// cuts the file there (raft never acknowledged them: the sync had not
+// returned).
 //
 // Removing a prefix drops only whole segments; entries before the cut that
 // share a segment with entries after it stay readable. Raft only compacts
