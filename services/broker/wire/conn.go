@@ -269,3 +269,25 @@ func sizeHint(resp kmsg.Response) int {
 	}
 	return n
 }
+
+// NewRequest returns a request that is served outside a connection (by
+// tests and in-process callers): hand it to Handler.Handle, then collect
+// the answer with Answer.
+func NewRequest(msg kmsg.Request, clientID string) *Request {
+	r := getRequest()
+	r.Header = Header{Key: msg.Key(), Version: msg.GetVersion(), ClientID: clientID}
+	r.Msg, r.Received = msg, time.Now()
+	return r
+}
+
+// Answer waits for the handler's answer: the response (nil for none), its
+// file regions, or the error it failed with. The caller releases the
+// regions.
+func (r *Request) Answer(ctx context.Context) (kmsg.Response, []Region, error) {
+	select {
+	case <-r.done:
+		return r.resp, r.regions, r.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
