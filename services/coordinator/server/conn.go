@@ -50,6 +50,7 @@ type conn struct {
 	spare       []byte // the previous out, reused
 	writing     bool   // a goroutine is writing to the socket
 	closeAfter  bool   // close once out is written
+	failed      bool   // a write failed: propose nothing more
 	wake        chan struct{}
 	writerDone  chan struct{}
 }
@@ -216,6 +217,18 @@ func (c *conn) handshake(frame []byte) bool {
 	}
 
 	sess, ok := s.db.Session(req.SessionID)
+	if !ok && s.rep.Mode() != "standalone" {
+		// This member may lag behind the one that created the session:
+		// catch up through the log before declaring the session gone.
+		done := make(chan error, 1)
+		s.rep.Propose(&znode.Txn{Time: time.Now().UnixMilli(), Op: jute.OpSync, Req: &jute.PathRequest{Path: "/"}},
+			func(_ znode.Result, err error) { done <- err })
+		if err := <-done; err != nil {
+			s.log.Info("cannot check a resuming session while the ensemble has no leader; the client will retry", "err", err)
+			return false
+		}
+		sess, ok = s.db.Session(req.SessionID)
+	}
 	if !ok || !equalBytes(sess.Passwd, req.Passwd) {
 		// TimeOut 0 tells the client its session is gone.
 		c.queue(jute.AppendFrame(nil, &jute.ConnectResponse{Passwd: make([]byte, 16)}))
@@ -397,6 +410,13 @@ func (c *conn) propose(hdr jute.RequestHeader, op int32, t *znode.Txn, start tim
 	for c.outstanding >= maxOutstanding && !c.closed.Load() {
 		c.cond.Wait()
 	}
+	if c.failed || c.closed.Load() {
+		// An earlier write failed and dropped the connection: proposing
+		// this one could commit it while its predecessor was lost, which
+		// would break the session's FIFO order.
+		c.mu.Unlock()
+		return
+	}
 	sl := &slot{closeAfter: closeAfter}
 	c.pending = append(c.pending, sl)
 	c.outstanding++
@@ -417,6 +437,9 @@ func (c *conn) propose(hdr jute.RequestHeader, op int32, t *znode.Txn, start tim
 			// The write's fate is unknown to the client: like ZooKeeper,
 			// drop the connection so it reconnects and checks.
 			endSpan(span, jute.ErrConnectionLoss)
+			c.mu.Lock()
+			c.failed = true
+			c.mu.Unlock()
 			c.close()
 			return
 		}
