@@ -123,6 +123,11 @@ func (m *Manager) Sync(ctx context.Context, topics []*metadata.Topic) error {
 					continue
 				}
 			}
+			if old := p.Config(); storageChanged(old, &cfg) {
+				if err := m.reopen(ctx, p, cfg); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			c := cfg
 			p.cfg.Store(&c)
 			old := p.State()
@@ -141,6 +146,30 @@ func (m *Manager) Sync(ctx context.Context, topics []*metadata.Topic) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// storageChanged reports whether settings the log was opened with changed.
+func storageChanged(a, b *config.Topic) bool {
+	return a.SegmentBytes != b.SegmentBytes || a.SegmentMs != b.SegmentMs || a.SegmentIndexBytes != b.SegmentIndexBytes ||
+		a.IndexIntervalBytes != b.IndexIntervalBytes || a.FileDeleteDelayMs != b.FileDeleteDelayMs || a.FlushMessages != b.FlushMessages
+}
+
+// reopen closes a partition's log and opens it again with new storage
+// settings, with appends held off meanwhile. Reads that race with it fail
+// with a retriable error (the log is closed), as during a leader change.
+func (m *Manager) reopen(ctx context.Context, p *Partition, cfg config.Topic) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.Log().Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+		return fmt.Errorf("replica: reopen %s: %w", p.id, err)
+	}
+	l, err := m.backend.Open(ctx, p.id, cfg.Storage(m.dataDir))
+	if err != nil {
+		return fmt.Errorf("replica: reopen %s: %w", p.id, err)
+	}
+	p.logRef.Store(&logRef{l})
+	m.log.Info("reopened partition with new log settings", "partition", p.id.String(), "segment_bytes", cfg.SegmentBytes)
+	return nil
 }
 
 func equal(a, b []int32) bool {
@@ -231,7 +260,7 @@ func (m *Manager) Close() error {
 	errs := []error{m.CheckpointHighWatermarks()}
 	for _, p := range m.Partitions() {
 		p.wake()
-		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+		if err := p.Log().Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}

@@ -48,7 +48,7 @@ type Partition struct {
 	id      storage.PartitionID
 	self    int32
 	dir     string // where the leader-epoch checkpoint lives
-	log     storage.Log
+	logRef  atomic.Pointer[logRef]
 	cfg     atomic.Pointer[config.Topic]
 	hw      atomic.Int64
 	state   atomic.Pointer[State]
@@ -77,7 +77,8 @@ type seenBatch struct {
 }
 
 func newPartition(id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic) (*Partition, error) {
-	p := &Partition{id: id, self: self, dir: dir, log: log, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+	p := &Partition{id: id, self: self, dir: dir, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+	p.logRef.Store(&logRef{log})
 	p.cfg.Store(&cfg)
 	p.state.Store(&State{Leader: -1, LeaderEpoch: -1})
 	p.hw.Store(log.EndOffset())
@@ -110,13 +111,17 @@ func (p *Partition) IsLeader() bool { return p.state.Load().Leader == p.self }
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
 // LogStartOffset is the first offset still in the log.
-func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
+func (p *Partition) LogStartOffset() int64 { return p.Log().StartOffset() }
 
 // LogEndOffset is the offset the next record will get.
-func (p *Partition) LogEndOffset() int64 { return p.log.EndOffset() }
+func (p *Partition) LogEndOffset() int64 { return p.Log().EndOffset() }
+
+// logRef holds the partition's current log, which a change of its storage
+// settings replaces.
+type logRef struct{ storage.Log }
 
 // Log is the partition's storage.
-func (p *Partition) Log() storage.Log { return p.log }
+func (p *Partition) Log() storage.Log { return p.logRef.Load().Log }
 
 // setState applies a metadata change. Becoming leader at a new epoch
 // records the epoch's start offset (the log end offset), as Kafka's
@@ -127,7 +132,7 @@ func (p *Partition) setState(s State) error {
 	p.state.Store(&s)
 	if s.Leader == p.self && s.LeaderEpoch >= 0 {
 		if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < s.LeaderEpoch {
-			leo := p.log.EndOffset()
+			leo := p.Log().EndOffset()
 			if n > 0 && p.epochs[n-1].StartOffset == leo {
 				p.epochs[n-1].Epoch = s.LeaderEpoch // no record was written under the old epoch
 			} else {
@@ -146,7 +151,7 @@ func (p *Partition) setState(s State) error {
 // the ISR; with only the leader in it, to the leader's own. Called with
 // p.mu held.
 func (p *Partition) advanceHW() {
-	leo := p.log.EndOffset()
+	leo := p.Log().EndOffset()
 	if leo > p.hw.Load() {
 		p.hw.Store(leo)
 	}
@@ -178,11 +183,11 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 	defer p.mu.Unlock()
 	if info.ProducerID >= 0 {
 		if off, dup := p.duplicate(info); dup {
-			res.BaseOffset, res.LogStartOffset = off, p.log.StartOffset()
+			res.BaseOffset, res.LogStartOffset = off, p.Log().StartOffset()
 			return res, nil
 		}
 	}
-	base := p.log.EndOffset()
+	base := p.Log().EndOffset()
 	if err := storage.SetBaseOffset(batch, base); err != nil {
 		return res, err
 	}
@@ -195,7 +200,7 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 		}
 		res.LogAppendTime = now
 	}
-	ai, err := p.log.Append(ctx, batch)
+	ai, err := p.Log().Append(ctx, batch)
 	if err != nil {
 		return res, fmt.Errorf("replica: append to %s: %w", p.id, err)
 	}
@@ -238,14 +243,14 @@ func (p *Partition) remember(info BatchInfo, base int64) {
 // offset read nothing yet.
 func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int32) (storage.ReadResult, error) {
 	hw := p.hw.Load()
-	start := p.log.StartOffset()
-	if offset < start || offset > p.log.EndOffset() {
-		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.log.EndOffset())
+	start := p.Log().StartOffset()
+	if offset < start || offset > p.Log().EndOffset() {
+		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.Log().EndOffset())
 	}
 	if offset >= hw {
-		return storage.ReadResult{NextOffset: offset, StartOffset: start, EndOffset: p.log.EndOffset()}, nil
+		return storage.ReadResult{NextOffset: offset, StartOffset: start, EndOffset: p.Log().EndOffset()}, nil
 	}
-	r, err := p.log.Read(ctx, offset, maxBytes, hw)
+	r, err := p.Log().Read(ctx, offset, maxBytes, hw)
 	if errors.Is(err, storage.ErrOffsetOutOfRange) {
 		return r, fmt.Errorf("%w: %v", ErrOffsetOutOfRange, err)
 	}
@@ -276,7 +281,7 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	for i := len(p.epochs) - 1; i >= 0; i-- {
 		if p.epochs[i].Epoch <= epoch {
 			if i == len(p.epochs)-1 {
-				return p.epochs[i].Epoch, p.log.EndOffset()
+				return p.epochs[i].Epoch, p.Log().EndOffset()
 			}
 			return p.epochs[i].Epoch, p.epochs[i+1].StartOffset
 		}
@@ -299,17 +304,17 @@ func (p *Partition) DeleteRecords(ctx context.Context, offset int64) (int64, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.log.DeleteBefore(ctx, offset); err != nil {
+	if err := p.Log().DeleteBefore(ctx, offset); err != nil {
 		return -1, fmt.Errorf("replica: delete records of %s: %w", p.id, err)
 	}
 	p.trimEpochs()
-	return p.log.StartOffset(), nil
+	return p.Log().StartOffset(), nil
 }
 
 // trimEpochs drops epoch entries wholly below the log start offset, as
 // Kafka truncates its leader-epoch cache from the start. Called with p.mu.
 func (p *Partition) trimEpochs() {
-	start := p.log.StartOffset()
+	start := p.Log().StartOffset()
 	i := 0
 	for i+1 < len(p.epochs) && p.epochs[i+1].StartOffset <= start {
 		i++
@@ -354,12 +359,12 @@ func (p *Partition) wake() {
 // timestamps, which storage cannot see into, the records are decompressed
 // here so that the answer is the exact record, as Kafka's is.
 func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (int64, int64, error) {
-	off, t, err := p.log.OffsetForTimestamp(ctx, ts)
+	off, t, err := p.Log().OffsetForTimestamp(ctx, ts)
 	if err != nil || off < 0 {
 		return -1, -1, err
 	}
-	start := p.log.StartOffset()
-	r, err := p.log.Read(ctx, off, 1, math.MaxInt64)
+	start := p.Log().StartOffset()
+	r, err := p.Log().Read(ctx, off, 1, math.MaxInt64)
 	if err == nil && len(r.Batches) > 0 {
 		if h, herr := storage.ParseBatchHeader(r.Batches); herr == nil && h.Compression() != 0 && !h.LogAppendTime() {
 			if view, verr := uncompressedView(r.Batches); verr == nil {
@@ -380,14 +385,14 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (int64, in
 // sending with sendfile. ok is false when the log is not file-backed. An
 // empty region (nothing to read yet) has Len 0. Close the region.
 func (p *Partition) ReadFile(ctx context.Context, offset int64, maxBytes int32) (region *storage.FileRegion, ok bool, err error) {
-	fr, ok := p.log.(storage.FileReader)
+	fr, ok := p.Log().(storage.FileReader)
 	if !ok {
 		return nil, false, nil
 	}
 	hw := p.hw.Load()
-	start := p.log.StartOffset()
-	if offset < start || offset > p.log.EndOffset() {
-		return nil, true, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.log.EndOffset())
+	start := p.Log().StartOffset()
+	if offset < start || offset > p.Log().EndOffset() {
+		return nil, true, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.Log().EndOffset())
 	}
 	if offset >= hw {
 		return storage.NewFileRegion(nil, 0, 0, nil), true, nil

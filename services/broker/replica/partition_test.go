@@ -258,3 +258,27 @@ func TestSyncRemovesDeletedTopic(t *testing.T) {
 		t.Fatalf("append to a deleted partition: %v", err)
 	}
 }
+
+func TestStorageSettingsChangeReopensTheLog(t *testing.T) {
+	for _, backend := range []string{"memory", "file"} {
+		t.Run(backend, func(t *testing.T) {
+			f, p := newFixture(t, backend, nil)
+			fill(t, f, p, 5, f.now.UnixMilli())
+			if n := len(p.Log().Segments()); n != 1 {
+				t.Fatalf("%d segments with the default segment.bytes", n)
+			}
+			f.sync(t, map[string]string{"segment.bytes": "600"}, 3)
+			fill(t, f, p, 10, f.now.UnixMilli())
+			if n := len(p.Log().Segments()); n < 3 {
+				t.Fatalf("%d segments after segment.bytes=600", n)
+			}
+			if p.LogEndOffset() != 15 || p.HighWatermark() != 15 {
+				t.Fatalf("LEO %d HW %d after the reopen", p.LogEndOffset(), p.HighWatermark())
+			}
+			r, err := p.Read(context.Background(), 0, 1<<20)
+			if err != nil || len(r.Batches) == 0 {
+				t.Fatalf("reading the records written before the reopen: %v", err)
+			}
+		})
+	}
+}

@@ -16,10 +16,10 @@ func (m *Manager) EnforceRetention(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		before := p.log.StartOffset()
+		before := p.Log().StartOffset()
 		if err := p.enforceRetention(ctx, now.UnixMilli()); err != nil {
 			m.log.Warn("retention failed", "partition", p.id.String(), "err", err)
-		} else if after := p.log.StartOffset(); after != before {
+		} else if after := p.Log().StartOffset(); after != before {
 			m.log.Info("retention deleted old segments", "partition", p.id.String(), "log_start_offset", after)
 		}
 	}
@@ -30,13 +30,13 @@ func (p *Partition) enforceRetention(ctx context.Context, nowMs int64) error {
 		return nil
 	}
 	cfg := p.Config()
-	segs := p.log.Segments()
+	segs := p.Log().Segments()
 	if n := len(segs); n > 0 && cfg.SegmentMs > 0 {
 		if a := segs[n-1]; a.Active && a.SizeBytes > 0 && nowMs-a.Created.UnixMilli() >= cfg.SegmentMs {
-			if err := p.log.Roll(ctx); err != nil {
+			if err := p.Log().Roll(ctx); err != nil {
 				return err
 			}
-			segs = p.log.Segments()
+			segs = p.Log().Segments()
 		}
 	}
 	if !strings.Contains(cfg.CleanupPolicy, "delete") || len(segs) < 2 {
@@ -70,14 +70,14 @@ func (p *Partition) enforceRetention(ctx context.Context, nowMs int64) error {
 		return nil
 	}
 	next := segs[cut].BaseOffset
-	if next <= p.log.StartOffset() {
+	if next <= p.Log().StartOffset() {
 		return nil
 	}
 	// Never past the high watermark: uncommitted records are not expired.
 	next = min(next, p.HighWatermark())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.log.DeleteBefore(ctx, next); err != nil {
+	if err := p.Log().DeleteBefore(ctx, next); err != nil {
 		return err
 	}
 	p.trimEpochs()
