@@ -381,3 +381,19 @@ func Kcat(t testing.TB) string {
 	Missing(t, "kcat (apt-get install -y kcat)")
 	return ""
 }
+
+// Pause stops the process with SIGSTOP (it keeps its sockets but does not
+// run, so a coordinator session of it expires); Resume continues it.
+func (p *Process) Pause() { p.sendOnly(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (p *Process) Resume() { p.sendOnly(syscall.SIGCONT) }
+
+func (p *Process) sendOnly(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, sig)
+	}
+}
