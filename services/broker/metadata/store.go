@@ -52,6 +52,10 @@ type Store struct {
 
 	writeMu sync.Mutex // serializes this broker's metadata writes
 
+	watchMu  sync.Mutex
+	watches  map[string]uint64 // pending watches by kind and path, with their token
+	watchGen uint64
+
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
 
@@ -87,7 +91,7 @@ func New(cfg Config) (*Store, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Store{cfg: cfg, log: cfg.Logger.With("component", "metadata"), chroot: chroot,
 		controllerID: -1, brokers: map[int32]Broker{}, topics: map[string]*Topic{},
-		dirty: make(chan string, 1024), ctx: ctx, cancel: cancel}, nil
+		dirty: make(chan string, 1024), ctx: ctx, cancel: cancel, watches: map[string]uint64{}}, nil
 }
 
 // ParseConnect splits a connect string into servers and a chroot ("" for
@@ -312,7 +316,7 @@ func (s *Store) elect() error {
 	default:
 		return fmt.Errorf("metadata: controller election: %w", err)
 	}
-	data, _, ch, err := s.conn.GetW(s.p("/controller"))
+	data, _, err := s.getW(s.p("/controller"), "controller")
 	if errors.Is(err, zk.ErrNoNode) {
 		return s.elect()
 	}
@@ -327,7 +331,6 @@ func (s *Store) elect() error {
 		s.controllerID = v.BrokerID
 		s.mu.Unlock()
 	}
-	s.watch("controller", ch)
 	return nil
 }
 
@@ -355,20 +358,91 @@ func (s *Store) bumpControllerEpoch() (int32, error) {
 	}
 }
 
-// watch forwards one watch firing to the refresh loop as a dirty key.
-func (s *Store) watch(key string, ch <-chan zk.Event) {
+// A znode carries at most one pending watch of ours per kind: re-reading a
+// node whose watch has not fired yet reads without a new watch, so repeated
+// reloads do not pile up watches (and goroutines) on unchanged nodes.
+
+// getW reads a node, watching it unless a watch is already pending.
+func (s *Store) getW(path, key string) ([]byte, *zk.Stat, error) {
+	if s.armed("data:" + path) {
+		return s.conn.Get(path)
+	}
+	data, st, ch, err := s.conn.GetW(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.watch("data:"+path, key, ch)
+	return data, st, nil
+}
+
+// existsW watches for a node's creation (or change) unless a watch on it
+// is already pending.
+func (s *Store) existsW(path, key string) {
+	if s.armed("data:" + path) {
+		return
+	}
+	if _, _, ch, err := s.conn.ExistsW(path); err == nil {
+		s.watch("data:"+path, key, ch)
+	}
+}
+
+// childrenW lists a node's children, watching them unless a watch is
+// already pending.
+func (s *Store) childrenW(path, key string) ([]string, error) {
+	if s.armed("children:" + path) {
+		c, _, err := s.conn.Children(path)
+		return c, err
+	}
+	c, _, ch, err := s.conn.ChildrenW(path)
+	if err != nil {
+		return nil, err
+	}
+	s.watch("children:"+path, key, ch)
+	return c, nil
+}
+
+func (s *Store) armed(id string) bool {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	_, ok := s.watches[id]
+	return ok
+}
+
+// forgetWatches drops the record of pending watches: a new session has
+// none (the server dropped them with the old one).
+func (s *Store) forgetWatches() {
+	s.watchMu.Lock()
+	s.watches = map[string]uint64{}
+	s.watchMu.Unlock()
+}
+
+// watch marks id as having a pending watch and forwards its firing to the
+// refresh loop as a dirty key.
+func (s *Store) watch(id, key string, ch <-chan zk.Event) {
+	s.watchMu.Lock()
+	s.watchGen++
+	token := s.watchGen
+	s.watches[id] = token
+	s.watchMu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		var ev zk.Event
 		select {
-		case ev := <-ch:
-			if ev.Type == zk.EventNotWatching {
-				return // session gone: setup re-arms everything
-			}
-			select {
-			case s.dirty <- key:
-			case <-s.ctx.Done():
-			}
+		case ev = <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+		s.watchMu.Lock()
+		if s.watches[id] == token {
+			delete(s.watches, id)
+		}
+		s.watchMu.Unlock()
+		if ev.Type == zk.EventNotWatching {
+			return // session gone: setup re-arms everything
+		}
+		select {
+		case s.dirty <- key:
 		case <-s.ctx.Done():
 		}
 	}()
@@ -389,6 +463,7 @@ func (s *Store) sessionLoop() {
 			if ev.State == zk.StateHasSession && s.conn.SessionID() != session {
 				session = s.conn.SessionID()
 				s.log.Warn("new coordinator session after expiry: registering again")
+				s.forgetWatches()
 				for s.ctx.Err() == nil {
 					if err := s.setup(); err != nil {
 						s.log.Error("re-registration failed", "err", err)
@@ -472,11 +547,10 @@ func (s *Store) reloadAll() error {
 }
 
 func (s *Store) loadBrokers() error {
-	ids, _, ch, err := s.conn.ChildrenW(s.p("/brokers/ids"))
+	ids, err := s.childrenW(s.p("/brokers/ids"), "brokers")
 	if err != nil {
 		return fmt.Errorf("metadata: list brokers: %w", err)
 	}
-	s.watch("brokers", ch)
 	brokers := map[int32]Broker{}
 	for _, id := range ids {
 		n, err := strconv.Atoi(id)
@@ -513,11 +587,10 @@ func (s *Store) loadBrokers() error {
 }
 
 func (s *Store) loadTopicList() error {
-	names, _, ch, err := s.conn.ChildrenW(s.p("/brokers/topics"))
+	names, err := s.childrenW(s.p("/brokers/topics"), "topics")
 	if err != nil {
 		return fmt.Errorf("metadata: list topics: %w", err)
 	}
-	s.watch("topics", ch)
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[n] = true
@@ -576,7 +649,7 @@ func (s *Store) loadTopic(name string) error {
 // the cache and re-arms its watches; a topic that is gone leaves the cache
 // (and nil is returned).
 func (s *Store) readTopic(name string) (*Topic, error) {
-	data, _, ch, err := s.conn.GetW(s.p("/brokers/topics/" + name))
+	data, _, err := s.getW(s.p("/brokers/topics/"+name), "topic:"+name)
 	if errors.Is(err, zk.ErrNoNode) {
 		s.mu.Lock()
 		delete(s.topics, name)
@@ -586,7 +659,6 @@ func (s *Store) readTopic(name string) (*Topic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: read topic %s: %w", name, err)
 	}
-	s.watch("topic:"+name, ch)
 	var a assignmentJSON
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("metadata: topic %s assignment %q: %w", name, data, err)
@@ -598,10 +670,9 @@ func (s *Store) readTopic(name string) (*Topic, error) {
 			return nil, fmt.Errorf("metadata: topic %s has partition %q out of sequence", name, k)
 		}
 		p := Partition{Topic: name, ID: int32(id), Replicas: replicas, Leader: -1}
-		sd, st, sch, err := s.conn.GetW(s.p(statePath(name, int32(id))))
+		sd, st, err := s.getW(s.p(statePath(name, int32(id))), "topic:"+name)
 		switch {
 		case err == nil:
-			s.watch("topic:"+name, sch)
 			var v stateJSON
 			if err := json.Unmarshal(sd, &v); err != nil {
 				return nil, fmt.Errorf("metadata: %s state %q: %w", statePath(name, int32(id)), sd, err)
@@ -610,27 +681,22 @@ func (s *Store) readTopic(name string) (*Topic, error) {
 		case errors.Is(err, zk.ErrNoNode):
 			// Not elected yet: the controller creates the state. Watch
 			// for its creation.
-			if _, _, ech, err := s.conn.ExistsW(s.p(statePath(name, int32(id)))); err == nil {
-				s.watch("topic:"+name, ech)
-			}
+			s.existsW(s.p(statePath(name, int32(id))), "topic:"+name)
 			p.StateVersion = -1
 		default:
 			return nil, fmt.Errorf("metadata: read %s: %w", statePath(name, int32(id)), err)
 		}
 		t.Partitions[id] = p
 	}
-	cd, _, cch, err := s.conn.GetW(s.p("/config/topics/" + name))
+	cd, _, err := s.getW(s.p("/config/topics/"+name), "topic:"+name)
 	switch {
 	case err == nil:
-		s.watch("topic:"+name, cch)
 		var v configJSON
 		if err := json.Unmarshal(cd, &v); err == nil && v.Config != nil {
 			t.Config = v.Config
 		}
 	case errors.Is(err, zk.ErrNoNode):
-		if _, _, ech, err := s.conn.ExistsW(s.p("/config/topics/" + name)); err == nil {
-			s.watch("topic:"+name, ech)
-		}
+		s.existsW(s.p("/config/topics/"+name), "topic:"+name)
 	default:
 		return nil, fmt.Errorf("metadata: read topic %s config: %w", name, err)
 	}
@@ -650,11 +716,10 @@ func statePath(topic string, p int32) string {
 // loadDeletions handles /admin/delete_topics: the controller deletes the
 // listed topics (requests from other brokers or from Kafka's tools).
 func (s *Store) loadDeletions() error {
-	names, _, ch, err := s.conn.ChildrenW(s.p("/admin/delete_topics"))
+	names, err := s.childrenW(s.p("/admin/delete_topics"), "deletions")
 	if err != nil {
 		return fmt.Errorf("metadata: list deletions: %w", err)
 	}
-	s.watch("deletions", ch)
 	if !s.IsController() {
 		return nil
 	}

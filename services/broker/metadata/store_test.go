@@ -1,0 +1,110 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/runnel-io/runnel/services/broker/internal/brokertest"
+)
+
+func startStore(t *testing.T, connect string, id int32) *Store {
+	t.Helper()
+	s, err := New(Config{Connect: connect, SessionTimeout: 4 * time.Second, Self: Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStoreTopicsAndWatches creates, alters, grows and deletes a topic
+// through one store and watches a second store (another broker) follow;
+// repeated changes do not pile up watches.
+func TestStoreTopicsAndWatches(t *testing.T) {
+	coord := brokertest.Coordinator(t)
+	ctx := context.Background()
+	a := startStore(t, coord.Addr+"/store", 1)
+	b := startStore(t, coord.Addr+"/store", 2)
+	if !a.IsController() || b.IsController() || b.ControllerID() != 1 {
+		t.Fatalf("controller: a %d, b %d", a.ControllerID(), b.ControllerID())
+	}
+	if a.ClusterID() == "" || a.ClusterID() != b.ClusterID() {
+		t.Fatalf("cluster ids %q %q", a.ClusterID(), b.ClusterID())
+	}
+	if err := a.CreateTopic(ctx, Spec{Name: "t", Assignment: [][]int32{{1, 2}, {2, 1}}, Config: map[string]string{"retention.ms": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateTopic(ctx, Spec{Name: "t", Assignment: [][]int32{{1}}}); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	topic, ok := a.Topic("t")
+	if !ok || len(topic.Partitions) != 2 || topic.Partitions[1].Leader != 2 || len(topic.Partitions[1].ISR) != 2 {
+		t.Fatalf("created topic: %+v", topic)
+	}
+	waitUntil(t, "b sees the topic", func() bool { tp, ok := b.Topic("t"); return ok && tp.Config["retention.ms"] == "1" })
+	before := a.pendingWatches()
+	for i := 0; i < 20; i++ {
+		if err := a.SetTopicConfig(ctx, "t", map[string]string{"retention.ms": fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "b sees the last config", func() bool { tp, _ := b.Topic("t"); return tp.Config["retention.ms"] == "19" })
+	if after := a.pendingWatches(); after > before {
+		t.Fatalf("pending watches grew from %d to %d over 20 config changes", before, after)
+	}
+	if err := a.AddPartitions(ctx, "t", [][]int32{{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "b sees partition 2 with a leader", func() bool {
+		tp, _ := b.Topic("t")
+		return len(tp.Partitions) == 3 && tp.Partitions[2].Leader == 1
+	})
+	// Broker 1 leaves: the controller moves to 2, which elects new leaders
+	// for 1's partitions with a bumped leader epoch.
+	a.Close()
+	waitUntil(t, "b becomes controller and leader", func() bool {
+		tp, _ := b.Topic("t")
+		return b.IsController() && tp.Partitions[0].Leader == 2 && tp.Partitions[0].LeaderEpoch == 1 && len(tp.Partitions[0].ISR) == 1
+	})
+	if err := b.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Topic("t"); ok {
+		t.Fatal("topic still cached after deletion")
+	}
+	if err := b.DeleteTopic(ctx, "t"); !errors.Is(err, ErrNoTopic) {
+		t.Fatalf("second delete: %v", err)
+	}
+	id1, _ := b.NextProducerID(ctx)
+	id2, _ := b.NextProducerID(ctx)
+	c := startStore(t, coord.Addr+"/store", 3)
+	id3, err := c.NextProducerID(ctx)
+	if err != nil || id2 != id1+1 || id3 < id1+producerIDBlockSize {
+		t.Fatalf("producer ids %d %d %d (%v): blocks must not overlap", id1, id2, id3, err)
+	}
+}
+
+func (s *Store) pendingWatches() int {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	return len(s.watches)
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
