@@ -244,6 +244,35 @@ func TestBadInput(t *testing.T) {
 		}
 		stillWorks("invalid names")
 	})
+	t.Run("pipelined ApiVersions v0 and Metadata v0", func(t *testing.T) {
+		// kafka-python's first exchange: both requests written before
+		// either answer is read.
+		r := dialRaw(t, c.broker.Addr)
+		av := kmsg.NewPtrApiVersionsRequest()
+		av.Version = 0
+		md := kmsg.NewPtrMetadataRequest()
+		md.Version = 0
+		r.send(1, av)
+		r.send(2, md)
+		corr, body, err := r.recv()
+		if err != nil || corr != 1 {
+			t.Fatalf("first answer: corr %d, %v", corr, err)
+		}
+		avr := kmsg.NewPtrApiVersionsResponse()
+		avr.SetVersion(0)
+		if err := avr.ReadFrom(body); err != nil || avr.ErrorCode != 0 {
+			t.Fatalf("ApiVersions v0: %v %d", err, avr.ErrorCode)
+		}
+		corr, body, err = r.recv()
+		if err != nil || corr != 2 {
+			t.Fatalf("second answer: corr %d, %v", corr, err)
+		}
+		mdr := kmsg.NewPtrMetadataResponse()
+		mdr.SetVersion(0)
+		if err := mdr.ReadFrom(body); err != nil || len(mdr.Brokers) != 1 {
+			t.Fatalf("Metadata v0: %v, %d brokers", err, len(mdr.Brokers))
+		}
+	})
 	t.Run("acks=0 gets no response", func(t *testing.T) {
 		r := dialRaw(t, c.broker.Addr)
 		req := produceReq("acks0", validBatch(t))
