@@ -107,8 +107,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-// isCheckpointName reports whether a directory entry is one of ours.
-func isCheckpointName(name string) bool {
-	return name == startCheckpoint || name == recoveryCheckpoint || name == cleanShutdownFile
-}

@@ -212,8 +212,6 @@ func (w *window) header(pos int64) (storage.BatchHeader, error) {
 	return h, nil
 }
 
-var windowPool = sync.Pool{New: func() any { return make([]byte, 8<<10) }}
-
 // span selects what a read from offset returns in this segment: the batch
 // holding offset (or the first after it), then following batches while they
 // end within maxBytes of the first's start and begin below maxOffset. ok is
