@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
@@ -59,6 +60,13 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if r.Span != nil && r.Span.IsRecording() {
+		attrs := []attribute.KeyValue{attribute.String("messaging.operation.type", "send"), attribute.Int("kafka.acks", int(req.Acks))}
+		if len(req.Topics) == 1 {
+			attrs = append(attrs, attribute.String("messaging.destination.name", req.Topics[0].Topic))
+		}
+		r.Span.SetAttributes(attrs...)
 	}
 	if req.Acks == 0 {
 		r.Respond(nil)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
@@ -39,6 +40,13 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		r.Respond(resp)
 		return
+	}
+	if r.Span != nil && r.Span.IsRecording() {
+		attrs := []attribute.KeyValue{attribute.String("messaging.operation.type", "receive")}
+		if len(req.Topics) == 1 {
+			attrs = append(attrs, attribute.String("messaging.destination.name", req.Topics[0].Topic))
+		}
+		r.Span.SetAttributes(attrs...)
 	}
 	res := h.fetchOnce(ctx, req)
 	if res.failed || res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(res.parts) == 0 {
