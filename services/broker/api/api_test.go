@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -259,16 +260,19 @@ func TestProduceFetchAndLimits(t *testing.T) {
 			if p0.ErrorCode != 0 || p0.HighWatermark != 3 || p0.LastStableOffset != 3 || p0.LogStartOffset != 0 {
 				t.Fatalf("partition 0: %+v", p0)
 			}
-			if backend == "memory" && len(p0.RecordBatches) != 3*one {
-				t.Fatalf("partition 0 returned %d bytes, want %d", len(p0.RecordBatches), 3*one)
+			if got := recordBytes(t, h, backend, 0, 1<<20, 1<<20); got != 3*one {
+				t.Fatalf("partition 0 returned %d bytes, want %d", got, 3*one)
 			}
 			if p1.RecordBatches == nil || len(p1.RecordBatches) != 0 {
 				t.Fatal("an empty partition must carry an empty, not null, record set")
 			}
 			// KIP-74: a limit smaller than one batch still returns it.
-			resp = fetch(11, 1, 1, 1)
-			if backend == "memory" && len(resp.Topics[0].Partitions[0].RecordBatches) != one {
-				t.Fatalf("limit 1: %d bytes", len(resp.Topics[0].Partitions[0].RecordBatches))
+			if got := recordBytes(t, h, backend, 1, 1, 1); got != one {
+				t.Fatalf("limit 1: %d bytes, want one batch (%d)", got, one)
+			}
+			// The response limit counts: two batches fit, the third not.
+			if got := recordBytes(t, h, backend, 0, int32(2*one), 1<<20); got != 2*one {
+				t.Fatalf("response limit of two batches: %d bytes", got)
 			}
 			if p := fetch(11, 4, 1<<20, 1<<20).Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 3 {
 				t.Fatalf("past the end: %+v", p)
@@ -473,4 +477,36 @@ func TestPartitionsRecordsAndProducerIDs(t *testing.T) {
 	if codes[0].ErrorCode != 0 || codes[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("delete topics: %+v", codes)
 	}
+}
+
+// recordBytes fetches partition 0 of "t" from offset and returns how many
+// record bytes came back, whether copied or as file regions.
+func recordBytes(t *testing.T, h *Handlers, backend string, offset int64, maxBytes, partMax int32) int {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxBytes = 12, maxBytes
+	req.Topics = []kmsg.FetchRequestTopic{{Topic: "t", Partitions: []kmsg.FetchRequestTopicPartition{
+		{Partition: 0, FetchOffset: offset, PartitionMaxBytes: partMax, CurrentLeaderEpoch: -1}}}}
+	r := wire.NewRequest(req, "test")
+	h.Handle(context.Background(), r)
+	resp, regions, err := r.Answer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, g := range regions {
+			g.Release()
+		}
+	}()
+	data := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches
+	if backend == "file" {
+		if len(regions) > 1 || (len(regions) == 1 && !bytes.Equal(data, regions[0].Marker)) {
+			t.Fatalf("file backend: %d regions, data %q", len(regions), data)
+		}
+		if len(regions) == 1 {
+			return int(regions[0].Len)
+		}
+		return 0
+	}
+	return len(data)
 }
