@@ -34,6 +34,7 @@ test: build
 bench: build
 	cd services/coordinator && $(GO) run ./cmd/zkbench --compare
 	cd services/coordinator && $(GO) run ./cmd/zkbench --compare --ensemble 3
+	cd services/broker && $(GO) run ./cmd/kbench
 
 lint:
 	@set -e; for m in $(MODULES); do \
