@@ -2,7 +2,6 @@ package cli
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"net"
 	"slices"
@@ -28,13 +27,11 @@ func clusterCmd(s Streams) *cobra.Command {
   runnel cluster describe --bootstrap-server kafka-1:9092`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			md, err := adm.BrokerMetadata(ctx)
 			if err != nil {
 				return fmt.Errorf("reading cluster metadata: %s", kafkaError(err))

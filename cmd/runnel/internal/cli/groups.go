@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,13 +39,11 @@ func groupsListCmd(s Streams, k *kafkaFlags) *cobra.Command {
 		Example: "  runnel groups list\n  runnel groups list --state",
 		Args:    cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			groups, err := adm.ListGroups(ctx)
 			if err != nil {
 				return fmt.Errorf("listing groups: %s", groupError(err))
@@ -83,13 +80,11 @@ partition, then the members and their assignments.`,
 		Args:    exactArgs(1, "GROUP"),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
 			group := args[0]
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			lags, err := adm.Lag(ctx, group)
 			if err != nil {
 				return fmt.Errorf("describing group %q: %s", group, groupError(err))
@@ -172,13 +167,11 @@ func groupsDeleteCmd(s Streams, k *kafkaFlags) *cobra.Command {
 		Args:    exactArgs(1, "GROUP"),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
 			group := args[0]
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			resp, err := adm.DeleteGroup(ctx, group)
 			switch {
 			case errors.Is(err, kerr.GroupIDNotFound):
@@ -298,13 +291,11 @@ func resetOffsets(cmd *cobra.Command, k *kafkaFlags, group string, o resetOption
 			want[topic] = nil
 		}
 	}
-	adm, err := k.admin(cmd.Context())
+	adm, ctx, done, err := k.adminSession(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-	defer cancel()
+	defer done()
 
 	described, err := adm.DescribeGroups(ctx, group)
 	if err != nil {

@@ -88,6 +88,17 @@ func (k *kafkaFlags) admin(ctx context.Context) (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// adminSession connects an admin client and bounds the command's admin
+// calls by adminTimeout; done releases both.
+func (k *kafkaFlags) adminSession(ctx context.Context) (adm *kadm.Client, bounded context.Context, done func(), err error) {
+	adm, err = k.admin(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bounded, cancel := context.WithTimeout(ctx, adminTimeout)
+	return adm, bounded, func() { cancel(); adm.Close() }, nil
+}
+
 // unreachable explains a failed first contact.
 func unreachable(addr string, err error) error {
 	return fmt.Errorf("cannot reach %s (%s): is a broker running? start one with `runnel dev`, or point --bootstrap-server at your cluster", addr, shortNetError(err))

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -55,13 +54,11 @@ use Kafka's names: --config retention.ms=3600000 --config cleanup.policy=compact
 			if err != nil {
 				return err
 			}
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			resp, err := adm.CreateTopic(ctx, partitions, replication, cfg, topic)
 			switch {
 			case errors.Is(err, kerr.TopicAlreadyExists) && ifNotExists:
@@ -93,13 +90,11 @@ func topicsListCmd(s Streams, k *kafkaFlags) *cobra.Command {
 		Example: "  runnel topics list\n  runnel topics list --exclude-internal",
 		Args:    cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			tds, err := adm.ListTopicsWithInternal(ctx)
 			if err != nil {
 				return fmt.Errorf("listing topics: %s", kafkaError(err))
@@ -132,13 +127,11 @@ in-sync replicas. Without --topic every topic is described.`,
 		Example: "  runnel topics describe --topic orders\n  runnel topics describe",
 		Args:    cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			tds, err := adm.ListTopicsWithInternal(ctx, topics...)
 			if err != nil {
 				return fmt.Errorf("describing topics: %s", kafkaError(err))
@@ -255,13 +248,11 @@ default; settings not named are left as they are (an incremental change).`,
 			if err != nil {
 				return err
 			}
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			current, err := topicPartitions(ctx, adm, topic)
 			if err != nil {
 				if ifExists && errors.Is(err, errNoTopic) {
@@ -325,13 +316,11 @@ func topicsDeleteCmd(s Streams, k *kafkaFlags) *cobra.Command {
 		Example: "  runnel topics delete --topic orders\n  runnel topics delete --topic orders --if-exists",
 		Args:    cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			adm, err := k.admin(cmd.Context())
+			adm, ctx, done, err := k.adminSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-			defer cancel()
+			defer done()
 			resp, err := adm.DeleteTopic(ctx, topic)
 			switch {
 			case errors.Is(err, kerr.UnknownTopicOrPartition) && ifExists:
