@@ -64,7 +64,7 @@ type Kafka struct {
 	ready      atomic.Bool
 	consuming  atomic.Bool // the __consumer_offsets reader runs
 	topics     map[string]bool
-	order      int64              // commit order of polled commits
+	order      int64             // commit order of polled commits
 	lastPolled map[pollKey]int64 // last polled committed offset
 	wg         sync.WaitGroup
 	// runCtx is Run's context: the commit-log reader lives as long as it.

@@ -112,7 +112,11 @@ func TestDecodeErrors(t *testing.T) {
 		"unknown value":       {commitKey(1, "g", "t", 0), []byte{0, 7, 1, 2}, ErrUnknownVersion},
 		"truncated value":     {commitKey(1, "g", "t", 0), commitValue(3, 1, 1)[:9], ErrMalformed},
 		"short value":         {groupKey("g"), []byte{1}, ErrMalformed},
-		"bad assignment":      {groupKey("g"), groupValue(1, "consumer", func() kmsg.GroupMetadataValueMember { m := member("c", "h", nil); m.Assignment = []byte{0, 0, 0, 0, 0, 9}; return m }()), ErrMalformed},
+		"bad assignment": {groupKey("g"), groupValue(1, "consumer", func() kmsg.GroupMetadataValueMember {
+			m := member("c", "h", nil)
+			m.Assignment = []byte{0, 0, 0, 0, 0, 9}
+			return m
+		}()), ErrMalformed},
 	}
 	for name, tc := range cases {
 		if _, err := DecodeOffsetsRecord(tc.key, tc.value); !errors.Is(err, tc.want) {
