@@ -1,0 +1,43 @@
+package serde
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/runnel-io/runnel/sdk/plugin"
+)
+
+func serve(p Plugin) {
+	p.Info = p.description()
+	if code, done := plugin.Preamble(p.Info, os.Args, os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
+	goplugin.Serve(plugin.ServeConfig(plugin.KindSerde, OldestProtocol, PluginSets(&p)))
+	os.Exit(0)
+}
+
+// TestConn connects a client to p served in-process over a real gRPC
+// connection (go-plugin's TestPluginGRPCConn) and configures it with cfg,
+// so a test exercises the whole protocol without starting a process. The
+// connection is closed when the test ends.
+func TestConn(t testing.TB, p Plugin, cfg Config) Serde {
+	t.Helper()
+	p.Info = p.description()
+	c, srv := goplugin.TestPluginGRPCConn(t, false, PluginSets(&p)[ProtocolVersion])
+	t.Cleanup(func() {
+		c.Close()
+		srv.Stop()
+	})
+	raw, err := c.Dispense(pluginKey)
+	if err != nil {
+		t.Fatalf("dispensing the serializer: %v", err)
+	}
+	cl := raw.(*client)
+	if err := cl.configure(context.Background(), cfg); err != nil {
+		t.Fatalf("configuring the serializer: %v", err)
+	}
+	return cl
+}
