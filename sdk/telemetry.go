@@ -1,0 +1,155 @@
+package sdk
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// instrumentationName names the tracer and meter of this package.
+const instrumentationName = "github.com/runnel-io/runnel/sdk"
+
+// Metric names. The counters follow the messaging semantic conventions;
+// lag has no convention yet, so it takes Kafka's own names under runnel.
+const (
+	MetricSent     = "messaging.client.sent.messages"
+	MetricConsumed = "messaging.client.consumed.messages"
+	MetricErrors   = "runnel.client.errors"
+	MetricLag      = "runnel.consumer.records_lag"
+	MetricLagMax   = "runnel.consumer.records_lag_max"
+)
+
+// telemetry holds one client's tracer, instruments and attribute sets.
+type telemetry struct {
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	clientID   string
+	group      string
+
+	sent, consumed, errors metric.Int64Counter
+
+	// sets caches the attribute set of each topic, so counting a record
+	// allocates nothing.
+	sets sync.Map // string -> metric.MeasurementOption
+}
+
+func newTelemetry(c *cfg) (*telemetry, error) {
+	t := &telemetry{
+		tracer:     c.tracer.Tracer(instrumentationName),
+		propagator: c.propagator,
+		clientID:   c.clientID,
+		group:      c.group,
+	}
+	m := c.meter.Meter(instrumentationName)
+	var err error
+	if t.sent, err = m.Int64Counter(MetricSent, metric.WithUnit("{message}"), metric.WithDescription("Records the cluster acknowledged.")); err != nil {
+		return nil, err
+	}
+	if t.consumed, err = m.Int64Counter(MetricConsumed, metric.WithUnit("{message}"), metric.WithDescription("Records returned by Poll.")); err != nil {
+		return nil, err
+	}
+	if t.errors, err = m.Int64Counter(MetricErrors, metric.WithUnit("{error}"), metric.WithDescription("Failed sends, fetches and decodes, by error.type.")); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *telemetry) topicSet(topic string) metric.MeasurementOption {
+	if s, ok := t.sets.Load(topic); ok {
+		return s.(metric.MeasurementOption)
+	}
+	kv := []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)}
+	if t.group != "" {
+		kv = append(kv, semconv.MessagingConsumerGroupName(t.group))
+	}
+	s := metric.WithAttributeSet(attribute.NewSet(kv...))
+	t.sets.Store(topic, s)
+	return s
+}
+
+func (t *telemetry) countError(ctx context.Context, topic, kind string) {
+	t.errors.Add(ctx, 1, metric.WithAttributes(
+		semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic), semconv.ErrorTypeKey.String(kind)))
+}
+
+// startSend starts the "send T" span of a record and writes its trace
+// context into the record's headers.
+func (t *telemetry) startSend(ctx context.Context, r *kgo.Record) (context.Context, trace.Span) {
+	ctx, span := t.tracer.Start(ctx, "send "+r.Topic,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"),
+			semconv.MessagingDestinationName(r.Topic),
+			semconv.MessagingClientID(t.clientID),
+			semconv.MessagingMessageBodySize(len(r.Value)),
+		))
+	if span.SpanContext().IsValid() {
+		t.propagator.Inject(ctx, headerCarrier{r})
+	}
+	return ctx, span
+}
+
+// endSend finishes a send span with the record's fate.
+func endSend(span trace.Span, r *kgo.Record, err error) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	} else {
+		span.SetAttributes(
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
+			semconv.MessagingKafkaOffset(int(r.Offset)),
+		)
+	}
+	span.End()
+}
+
+// producerContext returns the span context a record's headers carry, as
+// a remote parent.
+func (t *telemetry) producerContext(r *kgo.Record) trace.SpanContext {
+	ctx := t.propagator.Extract(context.Background(), headerCarrier{r})
+	return trace.SpanContextFromContext(ctx)
+}
+
+// headerCarrier reads and writes trace context in a record's headers.
+type headerCarrier struct{ r *kgo.Record }
+
+func (c headerCarrier) Get(key string) string {
+	for _, h := range c.r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	for i, h := range c.r.Headers {
+		if h.Key == key {
+			c.r.Headers[i].Value = []byte(value)
+			return
+		}
+	}
+	c.r.Headers = append(c.r.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
+}
+
+func (c headerCarrier) Keys() []string {
+	out := make([]string, len(c.r.Headers))
+	for i, h := range c.r.Headers {
+		out[i] = h.Key
+	}
+	return out
+}
