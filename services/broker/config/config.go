@@ -138,6 +138,13 @@ func cleanupPolicy(v string) error {
 	return nil
 }
 
+func fraction(v string) error {
+	if f, _ := strconv.ParseFloat(v, 64); f < 0 || f > 1 {
+		return errors.New("must be between 0 and 1")
+	}
+	return nil
+}
+
 // Timestamp types (message.timestamp.type).
 const (
 	CreateTime    = "CreateTime"
@@ -161,7 +168,7 @@ var TopicDefs = sortDefs([]Def{
 	{Name: "message.downconversion.enable", Broker: "log.message.downconversion.enable", Type: TypeBoolean, Default: "true"},
 	{Name: "message.timestamp.difference.max.ms", Broker: "log.message.timestamp.difference.max.ms", Type: TypeLong, Default: maxLong, check: atLeast(0)},
 	{Name: "message.timestamp.type", Broker: "log.message.timestamp.type", Type: TypeString, Default: CreateTime, check: oneOf(CreateTime, LogAppendTime)},
-	{Name: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5"},
+	{Name: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", check: fraction},
 	{Name: "min.compaction.lag.ms", Broker: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", check: atLeast(0)},
 	{Name: "min.insync.replicas", Broker: "min.insync.replicas", Type: TypeInt, Default: "1", check: atLeast(1)},
 	{Name: "preallocate", Broker: "log.preallocate", Type: TypeBoolean, Default: "false"},
@@ -181,12 +188,26 @@ var BrokerDefs = sortDefs([]Def{
 	{Name: "broker.id", Type: TypeInt, Default: "-1", ReadOnly: true},
 	{Name: "default.replication.factor", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
 	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", ReadOnly: true, check: atLeast(0)},
+	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", ReadOnly: true, check: atLeast(1)},
+	{Name: "group.max.size", Type: TypeInt, Default: "2147483647", ReadOnly: true, check: atLeast(1)},
+	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", ReadOnly: true, check: atLeast(1)},
+	{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", ReadOnly: true, check: atLeast(0)},
+	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", ReadOnly: true, check: atLeast(1 << 10)},
+	{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(0)},
 	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", ReadOnly: true, check: atLeast(1)},
 	{Name: "log.retention.hours", Type: TypeInt, Default: "168", ReadOnly: true},
 	{Name: "log.retention.minutes", Type: TypeInt, Default: "", ReadOnly: true},
 	{Name: "log.roll.hours", Type: TypeInt, Default: "168", ReadOnly: true, check: atLeast(1)},
 	{Name: "num.partitions", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "offset.metadata.max.bytes", Type: TypeInt, Default: "4096", ReadOnly: true, check: atLeast(0)},
+	{Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: "600000", ReadOnly: true, check: atLeast(1)},
+	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", ReadOnly: true, check: atLeast(1)},
+	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", ReadOnly: true, check: atLeast(1)},
 	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", ReadOnly: true, check: atLeast(storage.BatchHeaderSize)},
+	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", ReadOnly: true, check: atLeast(1)},
 	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", ReadOnly: true},
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", ReadOnly: true, check: atLeast(1)},
 	{Name: "zookeeper.session.timeout.ms", Type: TypeInt, Default: "18000", ReadOnly: true, check: atLeast(1)},
@@ -246,6 +267,25 @@ type Broker struct {
 	RetentionCheckInterval   time.Duration
 	MaxRequestSize           int32
 	SessionTimeout           time.Duration
+
+	// The group coordinator's settings (offsets.*, group.*).
+	OffsetsTopicPartitions        int32
+	OffsetsTopicReplicationFactor int16
+	OffsetsTopicSegmentBytes      int32
+	OffsetsRetention              time.Duration
+	OffsetsRetentionCheckInterval time.Duration
+	OffsetMetadataMaxBytes        int32
+	GroupMinSessionTimeout        time.Duration
+	GroupMaxSessionTimeout        time.Duration
+	GroupInitialRebalanceDelay    time.Duration
+	GroupMaxSize                  int32
+
+	// The log cleaner's settings (log.cleaner.*) and how long an idle
+	// idempotent producer's state is kept (producer.id.expiration.ms).
+	CleanerEnable           bool
+	CleanerBackoff          time.Duration
+	CleanerDedupeBufferSize int64
+	ProducerIDExpiration    time.Duration
 }
 
 // NewBroker parses broker settings given as key=value (server.properties
@@ -284,6 +324,25 @@ func NewBroker(settings map[string]string) (*Broker, error) {
 	b.RetentionCheckInterval = time.Duration(b.int("log.retention.check.interval.ms")) * time.Millisecond
 	b.MaxRequestSize = int32(b.int("socket.request.max.bytes"))
 	b.SessionTimeout = time.Duration(b.int("zookeeper.session.timeout.ms")) * time.Millisecond
+	ms := func(name string) time.Duration { return time.Duration(b.int(name)) * time.Millisecond }
+	b.OffsetsTopicPartitions = int32(b.int("offsets.topic.num.partitions"))
+	b.OffsetsTopicReplicationFactor = int16(b.int("offsets.topic.replication.factor"))
+	b.OffsetsTopicSegmentBytes = int32(b.int("offsets.topic.segment.bytes"))
+	b.OffsetsRetention = time.Duration(b.int("offsets.retention.minutes")) * time.Minute
+	b.OffsetsRetentionCheckInterval = ms("offsets.retention.check.interval.ms")
+	b.OffsetMetadataMaxBytes = int32(b.int("offset.metadata.max.bytes"))
+	b.GroupMinSessionTimeout = ms("group.min.session.timeout.ms")
+	b.GroupMaxSessionTimeout = ms("group.max.session.timeout.ms")
+	b.GroupInitialRebalanceDelay = ms("group.initial.rebalance.delay.ms")
+	b.GroupMaxSize = int32(b.int("group.max.size"))
+	b.CleanerEnable = b.Value("log.cleaner.enable") == "true"
+	b.CleanerBackoff = ms("log.cleaner.backoff.ms")
+	b.CleanerDedupeBufferSize = b.int("log.cleaner.dedupe.buffer.size")
+	b.ProducerIDExpiration = ms("producer.id.expiration.ms")
+	if b.GroupMinSessionTimeout > b.GroupMaxSessionTimeout {
+		return nil, fmt.Errorf("%w: group.min.session.timeout.ms %d is above group.max.session.timeout.ms %d", ErrInvalid,
+			b.GroupMinSessionTimeout.Milliseconds(), b.GroupMaxSessionTimeout.Milliseconds())
+	}
 	return b, nil
 }
 
@@ -403,6 +462,30 @@ type Topic struct {
 	MaxMessageBytes    int32
 	LogAppendTime      bool
 	MinInsyncReplicas  int32
+
+	// Compaction (cleanup.policy=compact): how long tombstones stay
+	// readable, the share of uncleaned bytes that makes a log worth
+	// cleaning, and how long a record stays uncompacted at least and at
+	// most.
+	DeleteRetentionMs      int64
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
+}
+
+// Compact reports whether the topic's cleanup.policy includes compact.
+func (t *Topic) Compact() bool { return hasPolicy(t.CleanupPolicy, "compact") }
+
+// Delete reports whether the topic's cleanup.policy includes delete.
+func (t *Topic) Delete() bool { return hasPolicy(t.CleanupPolicy, "delete") }
+
+func hasPolicy(list, p string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == p {
+			return true
+		}
+	}
+	return false
 }
 
 // Topic resolves a topic's effective settings.
@@ -421,6 +504,7 @@ func (b *Broker) Topic(overrides map[string]string) Topic {
 		n, _ := strconv.ParseInt(get(name), 10, 64)
 		return n
 	}
+	ratio, _ := strconv.ParseFloat(get("min.cleanable.dirty.ratio"), 64)
 	return Topic{
 		CleanupPolicy:      get("cleanup.policy"),
 		RetentionMs:        num("retention.ms"),
@@ -434,6 +518,11 @@ func (b *Broker) Topic(overrides map[string]string) Topic {
 		MaxMessageBytes:    int32(num("max.message.bytes")),
 		LogAppendTime:      get("message.timestamp.type") == LogAppendTime,
 		MinInsyncReplicas:  int32(num("min.insync.replicas")),
+
+		DeleteRetentionMs:      num("delete.retention.ms"),
+		MinCleanableDirtyRatio: ratio,
+		MinCompactionLagMs:     num("min.compaction.lag.ms"),
+		MaxCompactionLagMs:     num("max.compaction.lag.ms"),
 	}
 }
 

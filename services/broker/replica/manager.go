@@ -189,7 +189,7 @@ func (m *Manager) open(ctx context.Context, id storage.PartitionID, cfg config.T
 	if err != nil {
 		return nil, fmt.Errorf("replica: open %s: %w", id, err)
 	}
-	p, err := newPartition(id, m.self, filepath.Join(m.dataDir, id.String()), l, cfg)
+	p, err := newPartition(ctx, id, m.self, filepath.Join(m.dataDir, id.String()), l, cfg)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -216,17 +216,38 @@ func (m *Manager) remove(ctx context.Context, p *Partition) error {
 	return nil
 }
 
+// producerInterval is how often idle producers expire and changed
+// producer state is snapshotted, which bounds how much log a restart after
+// a crash rescans to rebuild it.
+const producerInterval = 30 * time.Second
+
 // Start runs the background loops: retention (every
-// log.retention.check.interval.ms) and the high-watermark checkpoint
-// (every 5 s, Kafka's replica.high.watermark.checkpoint.interval.ms).
+// log.retention.check.interval.ms), the high-watermark checkpoint (every
+// 5 s, Kafka's replica.high.watermark.checkpoint.interval.ms) and the
+// producer state upkeep (every 30 s).
 func (m *Manager) Start() {
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.every(m.broker.RetentionCheckInterval, func() { m.EnforceRetention(m.ctx) })
 	go m.every(5*time.Second, func() {
 		if err := m.CheckpointHighWatermarks(); err != nil {
 			m.log.Warn("high-watermark checkpoint failed", "err", err)
 		}
 	})
+	go m.every(producerInterval, m.MaintainProducers)
+}
+
+// MaintainProducers expires producers idle for producer.id.expiration.ms
+// and snapshots the producer state of partitions where it changed.
+func (m *Manager) MaintainProducers() {
+	now := m.now().UnixMilli()
+	for _, p := range m.Partitions() {
+		if n := p.expireProducers(now, m.broker.ProducerIDExpiration.Milliseconds()); n > 0 {
+			m.log.Debug("expired idle producers", "partition", p.id.String(), "producers", n)
+		}
+		if err := p.SnapshotProducers(); err != nil {
+			m.log.Warn("producer state snapshot failed", "partition", p.id.String(), "err", err)
+		}
+	}
 }
 
 func (m *Manager) every(d time.Duration, f func()) {
@@ -260,6 +281,9 @@ func (m *Manager) Close() error {
 	errs := []error{m.CheckpointHighWatermarks()}
 	for _, p := range m.Partitions() {
 		p.wake()
+		if !p.deleted.Load() {
+			errs = append(errs, p.SnapshotProducers())
+		}
 		if err := p.Log().Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
 			errs = append(errs, err)
 		}

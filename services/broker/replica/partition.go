@@ -54,29 +54,16 @@ type Partition struct {
 	state   atomic.Pointer[State]
 	deleted atomic.Bool
 
-	mu        sync.Mutex // serializes appends and epoch changes
-	epochs    []EpochEntry
-	producers map[int64]*producerState
+	mu             sync.Mutex // serializes appends and epoch changes
+	epochs         []EpochEntry
+	producers      map[int64]*producerState
+	producersDirty bool // changed since the last snapshot
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
 }
 
-// producerState remembers an idempotent producer's latest batches so that
-// a retried batch is answered with its first offset instead of being
-// written twice (Kafka keeps five, the most a producer has in flight).
-type producerState struct {
-	epoch   int16
-	batches [5]seenBatch
-	n       int
-}
-
-type seenBatch struct {
-	firstSeq, lastSeq int32
-	baseOffset        int64
-}
-
-func newPartition(id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic) (*Partition, error) {
+func newPartition(ctx context.Context, id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic) (*Partition, error) {
 	p := &Partition{id: id, self: self, dir: dir, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
 	p.logRef.Store(&logRef{log})
 	p.cfg.Store(&cfg)
@@ -90,6 +77,9 @@ func newPartition(id storage.PartitionID, self int32, dir string, log storage.Lo
 		}
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("replica: %s: %w", id, err)
+	}
+	if err := p.loadProducers(ctx); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -182,7 +172,13 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if info.ProducerID >= 0 {
-		if off, dup := p.duplicate(info); dup {
+		off, dup, err := p.checkSequence(info)
+		if err != nil {
+			return res, err
+		}
+		if dup {
+			// A retry of a batch already written: acknowledge it where it
+			// landed, without writing it again.
 			res.BaseOffset, res.LogStartOffset = off, p.Log().StartOffset()
 			return res, nil
 		}
@@ -205,36 +201,17 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 		return res, fmt.Errorf("replica: append to %s: %w", p.id, err)
 	}
 	if info.ProducerID >= 0 {
-		p.remember(info, base)
+		ts := info.MaxTimestamp
+		if cfg.LogAppendTime {
+			ts = now
+		}
+		p.recordProducer(info.ProducerID, info.ProducerEpoch, seenBatch{firstSeq: info.BaseSequence,
+			lastSeq: nextSequence(info.BaseSequence, info.LastDelta), firstOffset: base, lastOffset: base + int64(info.LastDelta)}, ts)
 	}
 	p.advanceHW()
 	res.BaseOffset, res.LogStartOffset = base, ai.LogStartOffset
 	p.wake()
 	return res, nil
-}
-
-func (p *Partition) duplicate(info BatchInfo) (int64, bool) {
-	ps := p.producers[info.ProducerID]
-	if ps == nil || ps.epoch != info.ProducerEpoch {
-		return 0, false
-	}
-	for i := 0; i < min(ps.n, len(ps.batches)); i++ {
-		b := ps.batches[i]
-		if b.firstSeq == info.BaseSequence && b.lastSeq == info.BaseSequence+info.LastDelta {
-			return b.baseOffset, true
-		}
-	}
-	return 0, false
-}
-
-func (p *Partition) remember(info BatchInfo, base int64) {
-	ps := p.producers[info.ProducerID]
-	if ps == nil || ps.epoch != info.ProducerEpoch {
-		ps = &producerState{epoch: info.ProducerEpoch}
-		p.producers[info.ProducerID] = ps
-	}
-	ps.batches[ps.n%len(ps.batches)] = seenBatch{firstSeq: info.BaseSequence, lastSeq: info.BaseSequence + info.LastDelta, baseOffset: base}
-	ps.n++
 }
 
 // Read returns batches from offset up to the high watermark. Offsets

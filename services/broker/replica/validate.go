@@ -32,6 +32,7 @@ type BatchInfo struct {
 	ProducerEpoch int16
 	BaseSequence  int32
 	LastDelta     int32
+	MaxTimestamp  int64
 	Transactional bool
 }
 
@@ -74,6 +75,7 @@ func ValidateProduce(records []byte, maxBytes int32) (BatchInfo, error) {
 		ProducerEpoch: h.ProducerEpoch,
 		BaseSequence:  h.BaseSequence,
 		LastDelta:     h.LastOffsetDelta,
+		MaxTimestamp:  h.MaxTimestamp,
 		Transactional: h.Attributes&storage.AttrTransactional != 0,
 	}
 	return info, nil
