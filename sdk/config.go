@@ -27,6 +27,13 @@ type ConsumerOpt interface {
 	consumerOpt()
 }
 
+// ClientOpt is an option every role takes: it is an Opt, a ProducerOpt
+// and a ConsumerOpt at once.
+type ClientOpt interface {
+	ProducerOpt
+	ConsumerOpt
+}
+
 type opt struct{ fn func(*cfg) }
 
 func (o opt) apply(c *cfg) { o.fn(c) }
@@ -97,29 +104,29 @@ func newCfg[O Opt](opts []O) *cfg {
 
 // Brokers sets the seed brokers (default 127.0.0.1:9092, where `runnel
 // dev` listens).
-func Brokers(addrs ...string) Opt { return opt{func(c *cfg) { c.brokers = addrs }} }
+func Brokers(addrs ...string) ClientOpt { return opt{func(c *cfg) { c.brokers = addrs }} }
 
 // ClientID names the client to the cluster (default runnel-sdk).
-func ClientID(id string) Opt { return opt{func(c *cfg) { c.clientID = id }} }
+func ClientID(id string) ClientOpt { return opt{func(c *cfg) { c.clientID = id }} }
 
 // TracerProvider sets where spans go (default: the global provider).
-func TracerProvider(tp trace.TracerProvider) Opt { return opt{func(c *cfg) { c.tracer = tp }} }
+func TracerProvider(tp trace.TracerProvider) ClientOpt { return opt{func(c *cfg) { c.tracer = tp }} }
 
 // MeterProvider sets where metrics go (default: the global provider).
-func MeterProvider(mp metric.MeterProvider) Opt { return opt{func(c *cfg) { c.meter = mp }} }
+func MeterProvider(mp metric.MeterProvider) ClientOpt { return opt{func(c *cfg) { c.meter = mp }} }
 
 // Propagator sets how trace context is written to and read from record
 // headers (default: W3C trace context, the traceparent header).
-func Propagator(p propagation.TextMapPropagator) Opt {
+func Propagator(p propagation.TextMapPropagator) ClientOpt {
 	return opt{func(c *cfg) { c.propagator = p }}
 }
 
 // Logger sets where warnings go (default slog.Default()).
-func Logger(l *slog.Logger) Opt { return opt{func(c *cfg) { c.logger = l }} }
+func Logger(l *slog.Logger) ClientOpt { return opt{func(c *cfg) { c.logger = l }} }
 
 // KgoOpts passes options straight to the underlying kgo client, for what
 // this package does not wrap. They are applied last.
-func KgoOpts(opts ...kgo.Opt) Opt {
+func KgoOpts(opts ...kgo.Opt) ClientOpt {
 	return opt{func(c *cfg) { c.kgoOpts = append(c.kgoOpts, opts...) }}
 }
 
