@@ -334,7 +334,7 @@ func (t *tail) Write(b []byte) (int, error) {
 }
 
 // last returns the most telling line: the first "panic:" or "fatal error:"
-// line if there is one, else the last non-empty line.
+// line if there is one, else the last non-empty line the plugin wrote.
 func (t *tail) last() string {
 	if t == nil {
 		return ""
@@ -347,8 +347,11 @@ func (t *tail) last() string {
 			return string(bytes.TrimSpace(l))
 		}
 	}
-	if len(lines) == 0 {
-		return ""
+	// go-plugin's own log lines (JSON) say nothing about the crash.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := bytes.TrimSpace(lines[i]); len(l) > 0 && !bytes.HasPrefix(l, []byte(`{"@level"`)) {
+			return string(l)
+		}
 	}
-	return string(bytes.TrimSpace(lines[len(lines)-1]))
+	return ""
 }

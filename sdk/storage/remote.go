@@ -137,12 +137,22 @@ func (b *PluginBackend) Close() error {
 	return err
 }
 
-// Kill kills the plugin process as a crash would (tests use it); the next
-// call starts it again.
+// Kill stops the plugin process (tests use it), asking it to stop first as
+// go-plugin does; the next call starts it again. To crash it for real,
+// kill Pid with SIGKILL.
 func (b *PluginBackend) Kill() {
 	if b.proc != nil {
 		b.proc.Kill()
 	}
+}
+
+// Pid is the plugin process's id, or 0 when none is running (or for a
+// test connection).
+func (b *PluginBackend) Pid() int {
+	if b.proc != nil {
+		return b.proc.Pid()
+	}
+	return 0
 }
 
 // Starts is how many times the plugin process was started (1 until a
