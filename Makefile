@@ -24,6 +24,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/runnel
 	cd services/coordinator && $(GO) build -o $(BIN)/ ./cmd/runnel-coordinator
 	cd services/broker && $(GO) build -o $(BIN)/ ./cmd/runnel-broker
+	cd services/lagmon && $(GO) build -o $(BIN)/ ./cmd/runnel-lagmon
 
 test: build
 	@set -e; for m in $(MODULES); do \
