@@ -1,0 +1,28 @@
+// Command runnel-storage-file is the file storage backend (Kafka's on-disk
+// layout, package plugins/storage/file) as a plugin process. The broker
+// starts it for --storage-plugin file; each partition's directory comes
+// with its Open call (the broker's --data-dir), so the binary takes no
+// flags.
+package main
+
+import (
+	"github.com/runnel-io/runnel/plugins/storage/file"
+	"github.com/runnel-io/runnel/sdk/plugin"
+	"github.com/runnel-io/runnel/sdk/storage"
+)
+
+// Version is the plugin's version.
+const Version = "1.0.0"
+
+// Plugin is the file backend as a storage plugin.
+var Plugin = storage.Plugin{
+	Info: plugin.Description{
+		Name:         "file",
+		Version:      Version,
+		Capabilities: []string{storage.CapPersistent},
+		Summary:      "partition logs in Kafka's on-disk layout (segments, offset and time indexes)",
+	},
+	New: func() (storage.Backend, error) { return file.New(""), nil },
+}
+
+func main() { storage.Serve(Plugin) }
