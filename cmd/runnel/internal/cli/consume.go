@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-io/runnel/sdk/serde"
 )
 
 // defaultFormat prints each record's value on its own line, like
@@ -28,6 +30,7 @@ type consumeOptions struct {
 	group         string
 	format        string
 	timeout       time.Duration
+	serde         serdeFlags
 }
 
 func consumeCmd(s Streams) *cobra.Command {
@@ -51,11 +54,16 @@ apply only to partitions the group has no committed offset for.
 
 --max-messages N stops after N records, --timeout D after D without a
 record; Ctrl-C stops cleanly. The format tokens are kcat's:
-` + formatHelp,
+` + formatHelp + `
+
+--format also takes a serializer's name instead of a template. ` + serdeHelp + `
+Records that cannot be decoded are counted, and the command then exits 1
+naming the first one.`,
 		Example: `  runnel consume --topic demo --from-beginning
   runnel consume --topic demo --from-beginning --max-messages 10 --format '%p:%o\t%k\t%s\n'
   runnel consume --topic demo --partition 0 --offset 42
-  runnel consume --topic demo --group billing --timeout 5s`,
+  runnel consume --topic demo --group billing --timeout 5s
+  runnel consume --topic users --format avro --schema user.avsc --from-beginning`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
 			return consume(cmd.Context(), &k, o, s)
@@ -69,7 +77,8 @@ record; Ctrl-C stops cleanly. The format tokens are kcat's:
 	fs.Int32Var(&o.partition, "partition", -1, "read only this partition (-1: all of them)")
 	fs.Int64Var(&o.maxMessages, "max-messages", 0, "stop after this many records (default: no limit)")
 	fs.StringVar(&o.group, "group", "", "consumer group to join and commit offsets for")
-	fs.StringVar(&o.format, "format", "", `output format per record, kcat's -f tokens (see above; empty: %s\n, the value and a newline)`)
+	fs.StringVar(&o.format, "format", "", `output format per record, kcat's -f tokens (see above; empty: %s\n, the value and a newline), or a serializer's name (json, tsv, avro, ...) to print decoded values as JSON`)
+	o.serde.registerExtras(fs)
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop when no record arrives for this long, e.g. 5s (default: wait forever)")
 	_ = c.MarkFlagRequired("topic")
 	c.MarkFlagsMutuallyExclusive("from-beginning", "offset")
@@ -100,6 +109,17 @@ func parseStartOffset(s string, fromBeginning bool) (kgo.Offset, error) {
 
 func consume(ctx context.Context, k *kafkaFlags, o consumeOptions, s Streams) error {
 	if o.format == "" {
+		o.format = defaultFormat
+	}
+	var dec *recordDecoder
+	if isSerdeName(o.format) {
+		o.serde.format = o.format
+		sd, _, _, err := o.serde.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer sd.Close()
+		dec = &recordDecoder{sd: sd}
 		o.format = defaultFormat
 	}
 	format, err := parseFormat(o.format)
@@ -171,12 +191,17 @@ func consume(ctx context.Context, k *kafkaFlags, o consumeOptions, s Streams) er
 			}
 		})
 		n := 0
+		if dec != nil {
+			dec.decode(ctx, fetches)
+		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			if o.maxMessages > 0 && printed >= o.maxMessages {
 				return
 			}
-			buf = format.appendRecord(buf[:0], r)
-			_, _ = w.Write(buf)
+			if dec == nil || dec.ok(r) {
+				buf = format.appendRecord(buf[:0], r)
+				_, _ = w.Write(buf)
+			}
 			printed++
 			n++
 			if o.group != "" {
@@ -198,5 +223,54 @@ func consume(ctx context.Context, k *kafkaFlags, o consumeOptions, s Streams) er
 			fatal = fmt.Errorf("committing offsets of group %q: %s", o.group, kafkaError(err))
 		}
 	}
+	if fatal == nil && dec != nil && dec.failed > 0 {
+		fatal = fmt.Errorf("%d records could not be decoded; the first: %s", dec.failed, dec.first)
+	}
 	return fatal
 }
+
+// recordDecoder decodes a poll's values in one serializer call, replacing
+// each record's value with its canonical JSON.
+type recordDecoder struct {
+	sd     serde.Serde
+	bad    map[*kgo.Record]bool
+	failed int
+	first  string
+}
+
+func (d *recordDecoder) decode(ctx context.Context, fetches kgo.Fetches) {
+	recs := fetches.Records()
+	d.bad = map[*kgo.Record]bool{}
+	if len(recs) == 0 {
+		return
+	}
+	values := make([][]byte, len(recs))
+	for i, r := range recs {
+		values[i] = r.Value
+	}
+	out, err := d.sd.Decode(ctx, values)
+	var be *serde.BatchError
+	if err != nil && !errors.As(err, &be) {
+		for _, r := range recs {
+			d.fail(r, "serializer failed: "+err.Error())
+		}
+		return
+	}
+	for i, r := range recs {
+		if re := be.ForIndex(i); re != nil {
+			d.fail(r, recordReason(re))
+			continue
+		}
+		r.Value = out[i]
+	}
+}
+
+func (d *recordDecoder) fail(r *kgo.Record, why string) {
+	d.bad[r] = true
+	d.failed++
+	if d.first == "" {
+		d.first = fmt.Sprintf("%s partition %d offset %d: %s", r.Topic, r.Partition, r.Offset, why)
+	}
+}
+
+func (d *recordDecoder) ok(r *kgo.Record) bool { return !d.bad[r] }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-io/runnel/sdk/serde"
 )
 
 // produceOptions are the flags of `runnel produce`.
@@ -27,6 +29,7 @@ type produceOptions struct {
 	acks         string
 	file         string
 	compression  string
+	serde        serdeFlags
 }
 
 func produceCmd(s Streams) *cobra.Command {
@@ -47,11 +50,17 @@ With --file, progress (records/s, bytes, percentage) is shown on stderr when
 stderr is a terminal, and a summary line follows at the end. Records that
 fail are reported with their line numbers, and the exit code is then 1.
 
-The separator may be written with escapes: '\t' is a tab.`,
+The separator may be written with escapes: '\t' is a tab.
+
+` + serdeHelp + ` With tsv and --serde-opt header=true, the first line
+is the header and is skipped. A line whose value the serializer rejects is
+reported with its line number and the field.`,
 		Example: `  echo hello | runnel produce --topic demo
   printf 'user1\t{"n":1}\nuser2\t{"n":2}\n' | runnel produce --topic demo --key-separator '\t'
   runnel produce --topic demo --file events.txt --acks 1 --compression zstd
-  runnel produce --topic demo --partition 2 < lines.txt`,
+  runnel produce --topic demo --partition 2 < lines.txt
+  runnel produce --topic users --format avro --schema user.avsc < users.jsonl
+  runnel produce --topic rows --format tsv --serde-opt columns=id:int,name < rows.tsv`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
 			return produce(cmd.Context(), &k, o, s)
@@ -65,6 +74,8 @@ The separator may be written with escapes: '\t' is a tab.`,
 	fs.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: 0, 1 or all")
 	fs.StringVar(&o.file, "file", "", "read lines from this file instead of stdin")
 	fs.StringVar(&o.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	fs.StringVar(&o.serde.format, "format", "", "serializer for values: json, tsv, avro or a plugin's name (default: send lines as they are)")
+	o.serde.registerExtras(fs)
 	_ = c.MarkFlagRequired("topic")
 	return c
 }
@@ -132,6 +143,15 @@ func produce(ctx context.Context, k *kafkaFlags, o produceOptions, s Streams) er
 		}
 		in, name = f, o.file
 	}
+	var enc *lineEncoder
+	if o.serde.format != "" {
+		sd, d, cfg, err := o.serde.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer sd.Close()
+		enc = &lineEncoder{sd: sd, text: d.Has(serde.CapText), skipHeader: d.Has("header") && cfg.Options["header"] == "true"}
+	}
 	cl, err := k.connect(ctx, opts...)
 	if err != nil {
 		return err
@@ -157,9 +177,24 @@ func produce(ctx context.Context, k *kafkaFlags, o produceOptions, s Streams) er
 			line++
 			readB.Add(int64(len(raw)))
 			key, value, ok := splitRecord(raw, sep)
-			if !ok {
+			switch {
+			case !ok:
 				fails.add(line, fmt.Sprintf("no key separator %q", sep))
-			} else {
+			case enc != nil:
+				if line == 1 && enc.skipHeader {
+					break
+				}
+				rec := &kgo.Record{Key: key, Value: value}
+				if o.partition >= 0 {
+					rec.Partition = o.partition
+				}
+				enc.add(line, rec)
+				// Encode a batch when it is full or when no more input is
+				// waiting, so interactive input is sent line by line.
+				if enc.full() || r.Buffered() == 0 {
+					enc.flush(ctx, cl, &fails, &acked)
+				}
+			default:
 				rec := &kgo.Record{Key: key, Value: value}
 				if o.partition >= 0 {
 					rec.Partition = o.partition
@@ -181,6 +216,9 @@ func produce(ctx context.Context, k *kafkaFlags, o produceOptions, s Streams) er
 			readErr = err
 			break
 		}
+	}
+	if enc != nil {
+		enc.flush(ctx, cl, &fails, &acked)
 	}
 	flushErr := cl.Flush(ctx)
 	progress.stop()
@@ -281,4 +319,99 @@ func (f *failedLines) summary() string {
 		parts = append(parts, p+": "+why)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// lineEncoder batches input lines through a serializer: one serializer
+// call per batch, as the plugin contract wants.
+type lineEncoder struct {
+	sd serde.Serde
+	// text: the format's wire form is a text line, so input lines are in
+	// that form (decoded to check them, then encoded again to normalise);
+	// otherwise input lines are canonical JSON.
+	text       bool
+	skipHeader bool
+	lines      []int64
+	recs       []*kgo.Record
+}
+
+const encodeBatch = 512
+
+func (e *lineEncoder) add(line int64, r *kgo.Record) {
+	e.lines = append(e.lines, line)
+	e.recs = append(e.recs, r)
+}
+
+func (e *lineEncoder) full() bool { return len(e.recs) >= encodeBatch }
+
+// flush encodes the pending lines and sends those that encoded; the
+// others are reported by line number with the serializer's reason.
+func (e *lineEncoder) flush(ctx context.Context, cl *kgo.Client, fails *failedLines, acked *atomic.Int64) {
+	if len(e.recs) == 0 {
+		return
+	}
+	defer func() { e.lines, e.recs = e.lines[:0], e.recs[:0] }()
+	values := make([][]byte, len(e.recs))
+	for i, r := range e.recs {
+		values[i] = r.Value
+	}
+	bad := map[int]string{}
+	collect := func(err error) bool {
+		var be *serde.BatchError
+		if errors.As(err, &be) {
+			for _, re := range be.Records {
+				if _, seen := bad[re.Index]; !seen {
+					bad[re.Index] = recordReason(re)
+				}
+			}
+			return true
+		}
+		return false
+	}
+	if e.text {
+		canon, err := e.sd.Decode(ctx, values)
+		if err != nil && !collect(err) {
+			e.failAll(fails, err)
+			return
+		}
+		for i := range canon {
+			if _, isBad := bad[i]; isBad {
+				canon[i] = []byte("null")
+			}
+		}
+		values = canon
+	}
+	wire, err := e.sd.Encode(ctx, values)
+	if err != nil && !collect(err) {
+		e.failAll(fails, err)
+		return
+	}
+	for i, r := range e.recs {
+		if why, isBad := bad[i]; isBad {
+			fails.add(e.lines[i], why)
+			continue
+		}
+		r.Value = wire[i]
+		n := e.lines[i]
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				fails.add(n, kafkaError(err))
+				return
+			}
+			acked.Add(1)
+		})
+	}
+}
+
+func (e *lineEncoder) failAll(fails *failedLines, err error) {
+	for _, l := range e.lines {
+		fails.add(l, "serializer failed: "+oneLine(err.Error()))
+	}
+}
+
+// recordReason words a rejected value for the failure summary.
+func recordReason(re *serde.RecordError) string {
+	if re.Field == "" {
+		return re.Reason
+	}
+	return fmt.Sprintf("field %q: %s", re.Field, re.Reason)
 }

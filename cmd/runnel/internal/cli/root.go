@@ -166,6 +166,9 @@ Exit codes: 0 success, 1 failure (one line on stderr says why), 2 usage error.`,
 	dev := devCmd(s)
 	dev.GroupID = "platform"
 	root.AddCommand(dev)
+	plugins := pluginsCmd(s)
+	plugins.GroupID = "platform"
+	root.AddCommand(plugins)
 	return root
 }
 
