@@ -237,3 +237,26 @@ func TestParseStatus(t *testing.T) {
 		t.Error("out of range status name")
 	}
 }
+
+// BenchmarkGroup evaluates a 10-partition group with full windows of 10;
+// b.N groups, so partitions/s is 10 × groups/s.
+func BenchmarkGroup(b *testing.B) {
+	parts := make([]window.PartitionSnapshot, 10)
+	for p := range parts {
+		commits := make([]window.Commit, 10)
+		les := make([]window.LogEnd, 10)
+		for i := range commits {
+			ts := int64(i) * 60_000
+			commits[i] = c(1000+int64(i)*100, int64(i), ts, 100+int64(i)*20)
+			les[i] = window.LogEnd{Offset: 1100 + int64(i)*120, Timestamp: ts}
+		}
+		parts[p] = window.PartitionSnapshot{Topic: "t", Partition: int32(p), HasWindow: true, Intervals: 10, Commits: commits, LogEnds: les, CurrentLag: 280}
+	}
+	snap := snapshot(parts...)
+	now := time.UnixMilli(10 * 60_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		Group(snap, now, Config{}, true)
+	}
+	b.ReportMetric(float64(b.N*len(parts))/b.Elapsed().Seconds(), "partitions/s")
+}

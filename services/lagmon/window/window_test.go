@@ -184,3 +184,18 @@ func TestCommitJSON(t *testing.T) {
 		t.Fatalf("round trip %+v %v", back, err)
 	}
 }
+
+// BenchmarkAddCommit stores commits into full windows of 10 (the hot path of
+// a busy __consumer_offsets reader).
+func BenchmarkAddCommit(b *testing.B) {
+	s := New(Config{Intervals: 10, Now: func() time.Time { return time.UnixMilli(1 << 40) }}, "c")
+	for p := int32(0); p < 100; p++ {
+		s.AddLogEnd("c", "t", p, 100, 1<<30, 1<<40)
+	}
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		i++
+		s.AddCommit("c", "g", "t", int32(i%100), i, i, 1<<40)
+	}
+}
