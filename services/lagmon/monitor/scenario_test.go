@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-io/runnel/services/lagmon/config"
 	"github.com/runnel-io/runnel/services/lagmon/events"
@@ -380,4 +381,90 @@ nats-url = "`+srv.ClientURL()+`"
 		}
 		t.Logf("stuck: %v", seen)
 	})
+}
+
+// TestKafkaCommitLogScenario reads commits the way lagmon reads a real
+// Kafka's: from the __consumer_offsets topic. kfake has no such topic of its
+// own, so the test creates one and writes Kafka's binary commit and
+// group-metadata records into it (encoded by kmsg), as a Kafka broker would;
+// the "auto" source must notice the topic and switch from polling to
+// reading it.
+func TestKafkaCommitLogScenario(t *testing.T) {
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "__consumer_offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	addr := fake.ListenAddrs()[0]
+	base := startMonitor(t, scenarioStorage+`
+[cluster.kafka]
+servers = ["`+addr+`"]
+offset-refresh = "100ms"
+`)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	produce := func(n int64) {
+		rs := make([]*kgo.Record, n)
+		for i := range rs {
+			rs[i] = &kgo.Record{Topic: "orders", Value: []byte("x")}
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeLog := func(key, value []byte) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "__consumer_offsets", Key: key, Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(off int64) {
+		k := kmsg.NewOffsetCommitKey()
+		k.Version, k.Group, k.Topic, k.Partition = 1, "billing", "orders", 0
+		v := kmsg.NewOffsetCommitValue()
+		v.Version, v.Offset, v.CommitTimestamp, v.LeaderEpoch = 3, off, time.Now().UnixMilli(), -1
+		writeLog(k.AppendTo(nil), v.AppendTo(nil))
+	}
+	// The group's metadata: one member owning partition 0.
+	a := kmsg.NewConsumerMemberAssignment()
+	at := kmsg.NewConsumerMemberAssignmentTopic()
+	at.Topic, at.Partitions = "orders", []int32{0}
+	a.Topics = append(a.Topics, at)
+	gk := kmsg.NewGroupMetadataKey()
+	gk.Version, gk.Group = 2, "billing"
+	gv := kmsg.NewGroupMetadataValue()
+	gv.Version, gv.ProtocolType, gv.Generation = 3, "consumer", 1
+	m := kmsg.NewGroupMetadataValueMember()
+	m.MemberID, m.ClientID, m.ClientHost, m.Assignment = "m-1", "billing-consumer", "/10.1.2.3", a.AppendTo(nil)
+	gv.Members = append(gv.Members, m)
+
+	d := &driver{produce: produce, commit: commit}
+	seen, _ := until(t, base, "kafka", "billing", "WARN/WARN", d.step(20, 10))
+	t.Logf("billing: %v", seen)
+	writeLog(gk.AppendTo(nil), gv.AppendTo(nil))
+	seen, gs := until(t, base, "kafka", "billing", "OK/OK", d.step(0, 1<<40))
+	t.Logf("billing: %v", seen)
+	deadline := time.Now().Add(10 * time.Second)
+	for p := gs.Status.Partitions[0]; p.Owner != "/10.1.2.3" || p.ClientID != "billing-consumer"; p = gs.Status.Partitions[0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("owner never set from group metadata: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, gs = lagOf(t, base, "kafka", "billing")
+	}
+	// A group-metadata record with no members clears the owners.
+	gv.Members = nil
+	writeLog(gk.AppendTo(nil), gv.AppendTo(nil))
+	for p := gs.Status.Partitions[0]; p.Owner != ""; p = gs.Status.Partitions[0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("owner not cleared: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, gs = lagOf(t, base, "kafka", "billing")
+	}
+	seen, _ = until(t, base, "kafka", "billing", "ERR/STOP", d.step(20, -1))
+	t.Logf("billing: %v", seen)
 }
