@@ -1,7 +1,8 @@
 // Package avro is the avro serializer: values are Avro binary data of a
 // schema given in the configuration, each framed with the identification
-// of its schema. It parses schemas, computes fingerprints and frames
-// records with github.com/hamba/avro/v2.
+// of its schema. It parses schemas with github.com/hamba/avro/v2 and
+// reads single-object headers and computes CRC-64-AVRO with its soe and
+// crc64 packages.
 //
 // # Configuration
 //
@@ -9,8 +10,10 @@
 // Options:
 //
 //   - framing=single-object (default): each record is Avro's single-object
-//     encoding: the two bytes C3 01, the schema's CRC-64-AVRO fingerprint
-//     (8 bytes, little-endian), then the binary datum.
+//     encoding: the two bytes C3 01, the CRC-64-AVRO fingerprint of the
+//     schema's Parsing Canonical Form (8 bytes, little-endian), then the
+//     binary datum. The canonical form strips logicalType as the
+//     specification says (see canonicalForm).
 //   - framing=confluent: the 5-byte prefix of schema registries: a zero
 //     byte, then the schema id (option schema_id, 4 bytes big-endian), then
 //     the binary datum.
@@ -110,10 +113,7 @@ func New(cfg serde.Config) (serde.Serde, error) {
 	}
 	switch s.framing {
 	case FramingSingleObject:
-		s.prefix, err = soe.BuildHeader(sch)
-		if err != nil {
-			return nil, fmt.Errorf("%w: avro fingerprint: %w", serde.ErrBadConfig, err)
-		}
+		s.prefix = singleObjectHeader(sch)
 	case FramingConfluent:
 		n, err := strconv.ParseUint(id, 10, 32)
 		if err != nil {
