@@ -35,7 +35,7 @@ var crashy = serde.Plugin{
 type upper struct{}
 
 func (upper) Describe(context.Context) (plugin.Description, error) { return crashy.Info, nil }
-func (upper) Close() error                                        { return nil }
+func (upper) Close() error                                         { return nil }
 func (upper) Encode(_ context.Context, in [][]byte) ([][]byte, error) {
 	return serde.Batch(in, func(v []byte) ([]byte, error) {
 		switch string(v) {
