@@ -173,6 +173,7 @@ var TopicDefs = sortDefs([]Def{
 	{Name: "min.insync.replicas", Broker: "min.insync.replicas", Type: TypeInt, Default: "1", check: atLeast(1)},
 	{Name: "preallocate", Broker: "log.preallocate", Type: TypeBoolean, Default: "false"},
 	{Name: "retention.bytes", Broker: "log.retention.bytes", Type: TypeLong, Default: "-1"},
+	{Name: StorageBackend, Broker: StorageBackend, Type: TypeString, Default: "", check: backendName},
 	{Name: "retention.ms", Broker: "log.retention.ms", Type: TypeLong, Default: "604800000", check: atLeast(-1)},
 	{Name: "segment.bytes", Broker: "log.segment.bytes", Type: TypeInt, Default: "1073741824", check: atLeast(storage.BatchHeaderSize)},
 	{Name: "segment.index.bytes", Broker: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", check: atLeast(4)},

@@ -25,7 +25,15 @@ type Config struct {
 	Coordinator        string
 	MetricsListen      string
 	Storage            string
-	Rack               string
+	// StoragePlugin, when set, runs the default storage backend as a
+	// plugin process: a binary's path, or NAME for runnel-storage-NAME
+	// found on RUNNEL_PLUGIN_PATH or in the plugins folder beside the
+	// broker binary. It wins over Storage.
+	StoragePlugin string
+	// StorageTailCache is the per-partition tail cache, in bytes, of
+	// plugin-process backends (0: the default; negative: none).
+	StorageTailCache int
+	Rack             string
 	// Settings are broker settings under Kafka's names, as key=value.
 	Settings []string
 }
@@ -39,6 +47,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Coordinator, "coordinator", "127.0.0.1:2181", "ZooKeeper connect string of the coordinator: HOST:PORT[,HOST:PORT...][/chroot]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address serving Prometheus /metrics (empty: off)")
 	fs.StringVar(&c.Storage, "storage", "file", "storage backend: file (Kafka's on-disk layout) or memory (nothing survives a restart)")
+	fs.StringVar(&c.StoragePlugin, "storage-plugin", "", "run the storage backend as a plugin process instead: NAME (runnel-storage-NAME on RUNNEL_PLUGIN_PATH or in plugins/ beside this binary) or a binary's PATH; wins over --storage")
+	fs.IntVar(&c.StorageTailCache, "storage-tail-cache-bytes", 0, "per-partition cache of the newest batches of plugin-process backends, so reads near the end never cross the process boundary (0: 8 MiB; negative: off)")
 	fs.StringVar(&c.Rack, "rack", "", "rack of this broker (Kafka's broker.rack)")
 	fs.StringArrayVar(&c.Settings, "config", nil, "broker setting under Kafka's name, key=value (repeatable; in RUNNEL_CONFIG separate several with ';'), e.g. num.partitions=3, log.retention.ms=3600000")
 }

@@ -14,8 +14,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/runnel-io/runnel/plugins/storage/file"
-	"github.com/runnel-io/runnel/plugins/storage/memory"
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/api"
 	"github.com/runnel-io/runnel/services/broker/config"
@@ -74,17 +72,15 @@ func New(p Params) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	var backend storage.Backend
-	switch cfg.Storage {
-	case "file", "":
-		backend = file.New(cfg.DataDir)
-	case "memory":
-		backend = memory.New()
-	default:
-		return nil, fmt.Errorf("--storage %q: use file or memory", cfg.Storage)
+	b := &Broker{cfg: cfg, settings: settings, log: log, metricsH: p.Metrics,
+		tp: p.TracerProvider, mp: p.MeterProvider}
+	router, err := newStorageRouter(cfg, b.topicBackend)
+	if err != nil {
+		return nil, err
 	}
-	return &Broker{cfg: cfg, settings: settings, log: log, backend: backend, metricsH: p.Metrics,
-		tp: p.TracerProvider, mp: p.MeterProvider}, nil
+	b.backend = router
+	settings.Set(config.StorageBackend, router.Name())
+	return b, nil
 }
 
 // Start binds the listener, registers in the coordinator, opens the
@@ -163,6 +159,19 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.log.Info("broker started", "id", b.cfg.ID, "listen", b.server.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
 		"coordinator", b.cfg.Coordinator, "cluster_id", b.store.ClusterID(), "controller", b.store.ControllerID(), "storage", b.backend.Name())
 	return nil
+}
+
+// topicBackend is a topic's runnel.storage.backend setting, "" for the
+// broker's default.
+func (b *Broker) topicBackend(topic string) string {
+	if b.store == nil {
+		return ""
+	}
+	t, ok := b.store.Topic(topic)
+	if !ok {
+		return ""
+	}
+	return t.Config[config.StorageBackend]
 }
 
 // sync applies a metadata change to the hosted partitions.

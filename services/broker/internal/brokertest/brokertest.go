@@ -284,6 +284,10 @@ type BrokerOptions struct {
 	ID       int
 	DataDir  string   // default: a new temporary directory
 	Storage  string   // default: file
+	// StoragePlugin runs the storage backend as this plugin process (file
+	// or memory, built from the plugins module); default:
+	// $RUNNEL_TEST_STORAGE_PLUGIN, so the whole suite can run that way.
+	StoragePlugin string
 	Settings []string // --config values
 	Args     []string // more flags
 }
@@ -307,6 +311,7 @@ func StartBroker(t testing.TB, coordinator string, o BrokerOptions) *Process {
 	for _, s := range o.Settings {
 		argv = append(argv, "--config", s)
 	}
+	argv = append(argv, storagePluginArgs(t, o.StoragePlugin)...)
 	argv = append(argv, o.Args...)
 	p := start(t, addr, o.DataDir, argv, []string{"OTEL_SDK_DISABLED=true"})
 	p.WaitReady()
