@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
 )
@@ -23,7 +25,10 @@ import (
 // Every batch is checked once, at the header and CRC (ValidateProduce), and
 // stored as received apart from the base offset, the partition leader
 // epoch and, for LogAppendTime topics, the timestamp: records are never
-// decompressed. acks=0 gets no response at all.
+// decompressed, except on compacted topics, whose records must all have
+// keys. acks=0 gets no response at all. Sequence numbers of idempotent
+// producers are checked per partition (package replica): a retried batch
+// is acknowledged at its first offset without being written again.
 func init() { regKey(kmsg.Produce, 3, 9, (*Handlers).produce) }
 
 func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
@@ -89,9 +94,21 @@ func (h *Handlers) produceTo(ctx context.Context, topic string, partition int32,
 	if err != nil {
 		return res, err
 	}
+	if topic == group.Topic {
+		// Only the group coordinator writes there (Kafka refuses clients
+		// too): a stray record could corrupt every group's state.
+		return res, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topic)
+	}
 	info, err := replica.ValidateProduce(records, p.Config().MaxMessageBytes)
 	if err != nil {
 		return res, err
+	}
+	if p.Config().Compact() {
+		// Compaction keeps the latest record per key: a record without
+		// one could never be compacted, so Kafka refuses it.
+		if err := replica.CheckKeys(records); err != nil {
+			return res, err
+		}
 	}
 	return p.Append(ctx, records, info, acks, now)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 )
 
@@ -96,6 +97,7 @@ func topicMetadata(t *metadata.Topic, live map[int32]bool) kmsg.MetadataResponse
 	rt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	rt.Topic = &name
+	rt.IsInternal = name == group.Topic
 	rt.AuthorizedOperations = unrequestedOps
 	rt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
 	for _, p := range t.Partitions {

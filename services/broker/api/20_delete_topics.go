@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-io/runnel/services/broker/group"
 )
 
 // DeleteTopics: v0-5.
@@ -28,6 +30,9 @@ func (h *Handlers) deleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReque
 			err = fmt.Errorf("%w: delete.topic.enable is false", kerr.TopicDeletionDisabled)
 		case validTopic(name) != nil:
 			err = fmt.Errorf("%w: %q", kerr.InvalidTopicException, name)
+		case name == group.Topic:
+			// Every group's offsets live there.
+			err = fmt.Errorf("%w: %s is internal and cannot be deleted", kerr.InvalidTopicException, name)
 		default:
 			if err = h.cluster.DeleteTopic(ctx, name); err == nil {
 				h.log.Info("deleted topic", "topic", name)

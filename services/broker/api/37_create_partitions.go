@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-io/runnel/services/broker/group"
 )
 
 // CreatePartitions: v0-3.
@@ -41,6 +43,11 @@ func (h *Handlers) createPartitionsOf(ctx context.Context, validateOnly bool, rt
 	t, ok := h.cluster.Topic(rt.Topic)
 	if !ok || t.Deleting {
 		return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rt.Topic)
+	}
+	if rt.Topic == group.Topic {
+		// More partitions would move groups to other coordinators and
+		// orphan their offsets.
+		return fmt.Errorf("%w: %s is internal; its partition count is fixed", kerr.InvalidPartitions, rt.Topic)
 	}
 	have := int32(len(t.Partitions))
 	if rt.Count <= have {

@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-io/runnel/plugins/storage/memory"
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
@@ -31,7 +32,26 @@ type fakeCluster struct {
 	mu       sync.Mutex
 	topics   map[string]*metadata.Topic
 	replicas *replica.Manager
+	groups   *group.Coordinator
 	nextPID  int64
+}
+
+// sync applies the metadata to the replicas and the group coordinator,
+// as the node does on every change.
+func (c *fakeCluster) sync() error {
+	if err := c.replicas.Sync(context.Background(), c.Topics()); err != nil {
+		return err
+	}
+	if c.groups != nil {
+		var led []int32
+		if t, ok := c.Topic(group.Topic); ok {
+			for _, p := range t.Partitions {
+				led = append(led, p.ID)
+			}
+		}
+		c.groups.Sync(led)
+	}
+	return nil
 }
 
 func (c *fakeCluster) ClusterID() string   { return "fake-cluster" }
@@ -67,7 +87,7 @@ func (c *fakeCluster) CreateTopic(_ context.Context, spec metadata.Spec) error {
 	}
 	c.topics[spec.Name] = t
 	c.mu.Unlock()
-	return c.replicas.Sync(context.Background(), c.Topics())
+	return c.sync()
 }
 
 func (c *fakeCluster) DeleteTopic(_ context.Context, name string) error {
@@ -78,7 +98,7 @@ func (c *fakeCluster) DeleteTopic(_ context.Context, name string) error {
 	}
 	delete(c.topics, name)
 	c.mu.Unlock()
-	return c.replicas.Sync(context.Background(), c.Topics())
+	return c.sync()
 }
 
 func (c *fakeCluster) AddPartitions(_ context.Context, topic string, add [][]int32) error {
@@ -90,7 +110,7 @@ func (c *fakeCluster) AddPartitions(_ context.Context, topic string, add [][]int
 	}
 	c.topics[topic] = t
 	c.mu.Unlock()
-	return c.replicas.Sync(context.Background(), c.Topics())
+	return c.sync()
 }
 
 func (c *fakeCluster) SetTopicConfig(_ context.Context, topic string, cfg map[string]string) error {
@@ -98,7 +118,7 @@ func (c *fakeCluster) SetTopicConfig(_ context.Context, topic string, cfg map[st
 	old := c.topics[topic]
 	c.topics[topic] = &metadata.Topic{Name: topic, Config: cfg, Partitions: old.Partitions}
 	c.mu.Unlock()
-	return c.replicas.Sync(context.Background(), c.Topics())
+	return c.sync()
 }
 
 func (c *fakeCluster) NextProducerID(context.Context) (int64, error) {
@@ -122,7 +142,18 @@ func newHandlers(t *testing.T, backend string, settings map[string]string) (*Han
 	m := replica.NewManager(replica.Params{BrokerID: 1, DataDir: dir, Backend: b, Broker: bc})
 	t.Cleanup(func() { m.Close(); b.Close() })
 	c := &fakeCluster{topics: map[string]*metadata.Topic{}, replicas: m}
-	return New(Params{BrokerID: 1, Cluster: c, Replicas: m, Broker: bc}), c
+	c.groups = group.New(group.Params{
+		Config: group.Config{Partitions: bc.OffsetsTopicPartitions, MinSessionTimeout: bc.GroupMinSessionTimeout,
+			MaxSessionTimeout: bc.GroupMaxSessionTimeout, InitialRebalanceDelay: bc.GroupInitialRebalanceDelay,
+			MaxGroupSize: bc.GroupMaxSize, OffsetsRetention: bc.OffsetsRetention, MaxMetadataBytes: bc.OffsetMetadataMaxBytes},
+		Store: &group.ReplicaStore{Replicas: m},
+		PartitionExists: func(topic string, p int32) bool {
+			t, ok := c.Topic(topic)
+			return ok && p >= 0 && int(p) < len(t.Partitions)
+		},
+	})
+	t.Cleanup(c.groups.Close)
+	return New(Params{BrokerID: 1, Cluster: c, Replicas: m, Groups: c.groups, Broker: bc}), c
 }
 
 // serve runs a request through Handle and waits for its answer.
@@ -194,7 +225,9 @@ func TestApiVersionsAdvertisesTheRegistry(t *testing.T) {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
 	want := map[int16][2]int16{0: {3, 9}, 1: {4, 12}, 2: {1, 5}, 3: {0, 9}, 18: {0, 3}, 19: {0, 7}, 20: {0, 5}, 21: {0, 2},
-		22: {0, 4}, 23: {2, 4}, 32: {0, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}}
+		22: {0, 4}, 23: {2, 4}, 32: {0, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1},
+		// The group APIs, each from version 0 (librdkafka needs that).
+		8: {0, 8}, 9: {0, 8}, 10: {0, 4}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 5}, 16: {0, 4}, 42: {0, 2}, 47: {0, 0}}
 	if !maps.Equal(got, want) {
 		t.Fatalf("advertised %v\nwant %v", got, want)
 	}

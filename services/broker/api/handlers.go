@@ -5,8 +5,12 @@
 // ResponseKind (so the response has the request's version) and serves every
 // version through one code path over the newest shape.
 //
-// ApiVersions advertises exactly what is registered here. Group APIs are
-// not served yet; clients that need them (consumer groups) see them absent.
+// ApiVersions advertises exactly what is registered here. The group APIs
+// (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+// OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups,
+// OffsetDelete) hand their work to the group coordinator (package group);
+// every one of them is served from version 0, which librdkafka requires
+// before it uses consumer groups at all. Transactional APIs are not served.
 package api
 
 import (
@@ -24,6 +28,7 @@ import (
 
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
@@ -49,16 +54,19 @@ type Handlers struct {
 	self     int32
 	cluster  Cluster
 	replicas *replica.Manager
+	groups   *group.Coordinator
 	broker   *config.Broker
 	log      *slog.Logger
 	now      func() time.Time
 }
 
-// Params are New's inputs. Logger and Now may be nil.
+// Params are New's inputs. Logger and Now may be nil; without Groups the
+// group APIs answer COORDINATOR_NOT_AVAILABLE.
 type Params struct {
 	BrokerID int32
 	Cluster  Cluster
 	Replicas *replica.Manager
+	Groups   *group.Coordinator
 	Broker   *config.Broker
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -72,7 +80,7 @@ func New(p Params) *Handlers {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Handlers{self: p.BrokerID, cluster: p.Cluster, replicas: p.Replicas, broker: p.Broker,
+	return &Handlers{self: p.BrokerID, cluster: p.Cluster, replicas: p.Replicas, groups: p.Groups, broker: p.Broker,
 		log: p.Logger.With("component", "api"), now: p.Now}
 }
 
@@ -160,6 +168,12 @@ func errCode(err error) int16 {
 		return kerr.InvalidRecord.Code
 	case errors.Is(err, replica.ErrMagic):
 		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, replica.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, replica.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, replica.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
 	case errors.Is(err, storage.ErrClosed):
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, storage.ErrCorrupt):

@@ -80,7 +80,9 @@ func TestGroupValueBytes(t *testing.T) {
 	v := &GroupValue{ProtocolType: "consumer", Generation: 4, Protocol: &proto, Leader: &leader, CurrentStateTimestamp: 10,
 		Members: []GroupValueMember{{MemberID: "m-1", InstanceID: &inst, ClientID: "c", ClientHost: "/h",
 			RebalanceTimeoutMillis: 300000, SessionTimeoutMillis: 10000, Subscription: []byte{1, 2}, Assignment: []byte{3}}}}
-	s := func(x string) string { return hex.EncodeToString([]byte{0, byte(len(x))}) + hex.EncodeToString([]byte(x)) }
+	s := func(x string) string {
+		return hex.EncodeToString([]byte{0, byte(len(x))}) + hex.EncodeToString([]byte(x))
+	}
 	want := "0003" + s("consumer") + "00000004" + s("range") + s("m-1") + "000000000000000a" +
 		"00000001" + s("m-1") + s("i-1") + s("c") + s("/h") + "000493e0" + "00002710" + "00000002" + "0102" + "00000001" + "03"
 	if got := hex.EncodeToString(EncodeGroupValue(v)); got != want {

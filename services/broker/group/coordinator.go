@@ -116,6 +116,16 @@ func PartitionFor(groupID string, partitions int32) int32 {
 	return h % partitions
 }
 
+// SetPartitions sets how many partitions __consumer_offsets has, when the
+// topic exists with another count than configured; call it before Sync.
+func (c *Coordinator) SetPartitions(n int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n > 0 {
+		c.cfg.Partitions = n
+	}
+}
+
 // PartitionFor is the __consumer_offsets partition of a group.
 func (c *Coordinator) PartitionFor(groupID string) int32 {
 	return PartitionFor(groupID, c.cfg.Partitions)
@@ -314,7 +324,12 @@ func (c *Coordinator) load(p int32, gen int) {
 		c.groups[id] = g
 	}
 	o.loading = false
-	c.log.Info("loaded __consumer_offsets partition", "partition", p, "records", records, "groups", len(groups), "took", time.Since(start).Round(time.Millisecond))
+	lvl := slog.LevelDebug
+	if records > 0 {
+		lvl = slog.LevelInfo
+	}
+	c.log.Log(context.Background(), lvl, "loaded __consumer_offsets partition", "partition", p, "records", records, "groups", len(groups),
+		"took", time.Since(start).Round(time.Millisecond))
 }
 
 // restore fills a loaded group from its metadata record: an empty group,

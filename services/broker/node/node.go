@@ -17,6 +17,7 @@ import (
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/api"
 	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
@@ -30,6 +31,7 @@ type Broker struct {
 	backend  storage.Backend
 	store    *metadata.Store
 	replicas *replica.Manager
+	groups   *group.Coordinator
 	server   *wire.Server
 	metrics  *http.Server
 	metricsH http.Handler
@@ -122,7 +124,20 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
-	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Broker: b.settings, Logger: b.log})
+	s := b.settings
+	b.groups = group.New(group.Params{
+		Config: group.Config{Partitions: s.OffsetsTopicPartitions, MinSessionTimeout: s.GroupMinSessionTimeout,
+			MaxSessionTimeout: s.GroupMaxSessionTimeout, InitialRebalanceDelay: s.GroupInitialRebalanceDelay,
+			MaxGroupSize: s.GroupMaxSize, OffsetsRetention: s.OffsetsRetention,
+			RetentionCheckInterval: s.OffsetsRetentionCheckInterval, MaxMetadataBytes: s.OffsetMetadataMaxBytes},
+		Store:  &group.ReplicaStore{Replicas: b.replicas},
+		Logger: b.log,
+		PartitionExists: func(topic string, p int32) bool {
+			t, ok := b.store.Topic(topic)
+			return ok && !t.Deleting && p >= 0 && int(p) < len(t.Partitions)
+		},
+	})
+	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Groups: b.groups, Broker: b.settings, Logger: b.log})
 	b.server, err = wire.New(wire.Params{
 		Config:         wire.Config{Listener: ln, MaxRequestSize: b.settings.MaxRequestSize},
 		Logger:         b.log,
@@ -140,11 +155,18 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	if err := b.store.Start(ctx); err != nil {
 		return err
 	}
+	if t, ok := b.store.Topic(group.Topic); ok && len(t.Partitions) > 0 {
+		// An existing topic's partition count decides where groups live,
+		// whatever offsets.topic.num.partitions says now (as in Kafka).
+		b.groups.SetPartitions(int32(len(t.Partitions)))
+	}
 	b.store.OnChange(b.sync)
 	if err := b.replicas.Sync(ctx, b.store.Topics()); err != nil {
 		return err
 	}
+	b.syncGroups()
 	b.replicas.Start()
+	b.groups.Start()
 	b.server.Serve()
 	if b.cfg.MetricsListen != "" && b.metricsH != nil {
 		ln, err := net.Listen("tcp", b.cfg.MetricsListen)
@@ -174,11 +196,27 @@ func (b *Broker) topicBackend(topic string) string {
 	return t.Config[config.StorageBackend]
 }
 
-// sync applies a metadata change to the hosted partitions.
+// sync applies a metadata change to the hosted partitions and the group
+// coordinator.
 func (b *Broker) sync() {
 	if err := b.replicas.Sync(context.Background(), b.store.Topics()); err != nil {
 		b.log.Warn("applying metadata change", "err", err)
 	}
+	b.syncGroups()
+}
+
+// syncGroups hands the coordinator the partitions of __consumer_offsets
+// this broker leads and hosts: it coordinates their groups.
+func (b *Broker) syncGroups() {
+	var led []int32
+	if t, ok := b.store.Topic(group.Topic); ok && !t.Deleting {
+		for _, p := range t.Partitions {
+			if p.Leader == int32(b.cfg.ID) && b.replicas.Partition(group.Topic, p.ID) != nil {
+				led = append(led, p.ID)
+			}
+		}
+	}
+	b.groups.Sync(led)
 }
 
 // Addr is the address clients connect to (after Start).
@@ -192,6 +230,9 @@ func (b *Broker) Stop(context.Context) error {
 	}
 	if b.server != nil {
 		errs = append(errs, b.server.Close())
+	}
+	if b.groups != nil {
+		b.groups.Close()
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())
