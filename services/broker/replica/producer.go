@@ -193,7 +193,7 @@ func formatSnapshot(entries []snapshotEntry) []byte {
 		out = binary.BigEndian.AppendUint64(out, uint64(e.LastOffset))
 		out = binary.BigEndian.AppendUint32(out, uint32(e.OffsetDelta))
 		out = binary.BigEndian.AppendUint64(out, uint64(e.Timestamp))
-		out = binary.BigEndian.AppendUint32(out, math.MaxUint32)  // coordinator epoch: -1, no transactions
+		out = binary.BigEndian.AppendUint32(out, math.MaxUint32) // coordinator epoch: -1, no transactions
 		out = binary.BigEndian.AppendUint64(out, math.MaxUint64) // current transaction's first offset: -1
 	}
 	binary.BigEndian.PutUint32(out[2:], crc32.Checksum(out[6:], castagnoli))
