@@ -132,31 +132,52 @@ func (k *Kafka) Run(ctx context.Context) error {
 func (k *Kafka) refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, max(k.cfg.OffsetRefresh.Duration, 5*time.Second))
 	defer cancel()
-	listed, err := k.adm.ListEndOffsets(ctx)
-	if err != nil && len(listed) == 0 {
-		return fmt.Errorf("list end offsets: %w", err)
+	// Internal topics (Kafka's __consumer_offsets) are left out of the
+	// log-end offsets but looked for: the commit log is one of them.
+	tds, err := k.adm.ListTopicsWithInternal(ctx)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
 	}
-	now := k.cfg.Now().UnixMilli()
-	seen := map[string]bool{}
-	for topic, parts := range listed {
-		var count int32
-		for p := range parts {
-			count = max(count, p+1)
+	var names []string
+	counts := map[string]int32{}
+	offsetsTopic := false
+	for name, td := range tds {
+		if td.Err != nil {
+			continue
 		}
-		for p, o := range parts {
-			if o.Err != nil || p < 0 {
-				continue
+		if name == k.cfg.OffsetsTopic {
+			offsetsTopic = true
+		}
+		if td.IsInternal {
+			continue
+		}
+		names = append(names, name)
+		counts[name] = int32(len(td.Partitions))
+	}
+	if len(names) > 0 {
+		listed, err := k.adm.ListEndOffsets(ctx, names...)
+		if err != nil && len(listed) == 0 {
+			return fmt.Errorf("list end offsets: %w", err)
+		}
+		now := k.cfg.Now().UnixMilli()
+		for topic, parts := range listed {
+			for p, o := range parts {
+				if o.Err != nil || p < 0 {
+					continue
+				}
+				k.sink.AddLogEnd(k.cfg.Name, topic, p, max(counts[topic], p+1), o.Offset, now)
 			}
-			seen[topic] = true
-			k.sink.AddLogEnd(k.cfg.Name, topic, p, count, o.Offset, now)
 		}
 	}
 	for topic := range k.topics {
-		if !seen[topic] {
+		if _, ok := tds[topic]; !ok {
 			k.sink.DeleteTopic(k.cfg.Name, topic)
 		}
 	}
-	k.topics = seen
+	k.topics = map[string]bool{}
+	for _, name := range names {
+		k.topics[name] = true
+	}
 	k.ready.Store(true)
 
 	switch k.cfg.OffsetsSource {
@@ -166,7 +187,7 @@ func (k *Kafka) refresh(ctx context.Context) error {
 		k.startOffsetsReader()
 		return nil
 	case config.SourceAuto:
-		if seen[k.cfg.OffsetsTopic] {
+		if offsetsTopic {
 			k.startOffsetsReader()
 		}
 	}
