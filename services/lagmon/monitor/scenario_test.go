@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,11 @@ func startMonitor(t *testing.T, cfgText string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(cfg, Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var logOut io.Writer = io.Discard
+	if os.Getenv("LAGMON_TEST_LOG") != "" {
+		logOut = os.Stderr // LAGMON_TEST_LOG=1 shows lagmon's log
+	}
+	m, err := New(cfg, Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,9 @@
 // poll time, and records a commit only when it changed or when the group
 // has members: a group whose members keep committing the same offset then
 // fills its window with equal offsets (STALL), while a group that went away
-// stops adding commits (STOP), as in Burrow.
+// stops adding commits (STOP), as in Burrow. When the "auto" source finds the
+// commit log after polling, the cluster's windows start again from the log:
+// poll orders and log offsets do not compare.
 package source
 
 import (
@@ -40,6 +42,7 @@ type Sink interface {
 	SetOwner(cluster, group, topic string, partition int32, owner, clientID string)
 	ClearOwners(cluster, group string)
 	DeleteTopic(cluster, topic string)
+	ResetGroups(cluster string)
 	Accept(group string) bool
 }
 
@@ -217,6 +220,14 @@ func (k *Kafka) startOffsetsReader() {
 		k.log.Error("cannot read the commit log", "topic", k.cfg.OffsetsTopic, "err", err)
 		k.consuming.Store(false)
 		return
+	}
+	if len(k.lastPolled) > 0 {
+		// Polled commits are ordered by poll; the commit log by record
+		// offset. The two do not compare, so the windows start again from
+		// the log (which is read from its start, with the commits' own
+		// timestamps).
+		k.sink.ResetGroups(k.cfg.Name)
+		clear(k.lastPolled)
 	}
 	k.log.Info("reading commits from the commit log", "topic", k.cfg.OffsetsTopic)
 	k.wg.Add(1)

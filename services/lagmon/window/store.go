@@ -219,6 +219,19 @@ func (s *Store) DeleteGroup(clusterName, groupName string) error {
 	return nil
 }
 
+// ResetGroups forgets every group of a cluster: a source that switches to
+// another commit stream (whose orders do not compare with the old one's)
+// starts the windows afresh.
+func (s *Store) ResetGroups(clusterName string) {
+	c := s.clusters[clusterName]
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.groups = map[string]*group{}
+}
+
 // Clusters returns the configured cluster names, sorted.
 func (s *Store) Clusters() []string {
 	out := make([]string, 0, len(s.clusters))

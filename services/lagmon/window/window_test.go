@@ -168,6 +168,10 @@ func TestStore(t *testing.T) {
 	if _, err := s.Group("nope", "g"); !errors.Is(err, ErrClusterNotFound) {
 		t.Fatalf("unknown cluster: %v", err)
 	}
+	s.ResetGroups("local")
+	if gs, _ := s.Groups("local"); len(gs) != 0 {
+		t.Fatalf("groups after a reset: %v", gs)
+	}
 	s.DeleteTopic("local", "t")
 	if _, err := s.TopicOffsets("local", "t"); !errors.Is(err, ErrTopicNotFound) {
 		t.Fatalf("deleted topic: %v", err)
