@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -137,8 +138,10 @@ func Serve(p Plugin) {
 		os.Exit(1)
 	}
 	srv := newGRPCServer(b, info)
+	stopProfile := profile()
 	stop := func(code int) {
 		_ = srv.close()
+		stopProfile()
 		os.Exit(code)
 	}
 	go watchParent(os.Getppid(), func() { stop(1) })
@@ -155,6 +158,34 @@ func Serve(p Plugin) {
 	}
 	goplugin.Serve(cfg)
 	stop(0)
+}
+
+// ProfileEnv names the environment variable that makes a plugin process
+// write a CPU profile of its whole life to the file it names, with the
+// process id appended (a restarted plugin writes a new one). The host's
+// environment reaches the plugin, so a benchmark of the broker can profile
+// both sides of the process boundary.
+const ProfileEnv = "RUNNEL_PLUGIN_CPUPROFILE"
+
+func profile() (stop func()) {
+	path := os.Getenv(ProfileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", ProfileEnv, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", ProfileEnv, err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // watchParent calls gone once the process's parent is no longer ppid: the

@@ -35,3 +35,23 @@ func TestConformanceTailCache(t *testing.T) {
 func TestConformanceTailCacheLinked(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) storage.Backend { return storage.CachedBackend(memory.New(), 64<<10) })
 }
+
+// The benchmarks measure the process boundary: the same 16 KiB appends and
+// 1 MiB reads linked in, over gRPC in-process, and to a plugin process
+// (without the tail cache, so every read crosses).
+
+func BenchmarkAppendLinked(b *testing.B) {
+	conformance.BenchmarkAppend(b, func(b *testing.B) storage.Backend { return memory.New() })
+}
+
+func BenchmarkAppendProcess(b *testing.B) {
+	conformance.BenchmarkAppend(b, func(b *testing.B) storage.Backend { return conformance.StartProcess(b, os.Args[0], -1) })
+}
+
+func BenchmarkReadLinked(b *testing.B) {
+	conformance.BenchmarkRead(b, func(b *testing.B) storage.Backend { return memory.New() })
+}
+
+func BenchmarkReadProcess(b *testing.B) {
+	conformance.BenchmarkRead(b, func(b *testing.B) storage.Backend { return conformance.StartProcess(b, os.Args[0], -1) })
+}

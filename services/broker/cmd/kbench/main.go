@@ -8,7 +8,10 @@
 // By default it starts everything itself: a runnel-coordinator process
 // (built from ../coordinator, or --coordinator-bin) and a broker inside this
 // process writing to a temporary directory with the file backend, so that
-// both brokers share the process with the client, as kfake must. Pass
+// both brokers share the process with the client, as kfake must.
+// --storage memory links the memory backend in instead; --storage-plugin
+// runs the backend as a plugin process, which measures the cost of the
+// process boundary. Pass
 // --coordinator to use a running coordinator or --broker to measure a
 // running broker instead.
 package main
@@ -45,6 +48,8 @@ type options struct {
 	coordinator string
 	coordBin    string
 	storage     string
+	plugin      string
+	tailCache   int
 	rounds      int
 }
 
@@ -56,7 +61,9 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "", "measure this running broker (HOST:PORT) instead of starting one")
 	flag.StringVar(&o.coordinator, "coordinator", "", "use this running coordinator instead of starting one")
 	flag.StringVar(&o.coordBin, "coordinator-bin", "", "runnel-coordinator binary (default: build ../coordinator)")
-	flag.StringVar(&o.storage, "storage", "file", "storage backend of the started broker: file or memory")
+	flag.StringVar(&o.storage, "storage", "file", "storage backend of the started broker, linked in: file or memory")
+	flag.StringVar(&o.plugin, "storage-plugin", "", "run the started broker's storage as this plugin process instead (NAME or PATH, as runnel-broker --storage-plugin)")
+	flag.IntVar(&o.tailCache, "storage-tail-cache-bytes", 0, "per-partition tail cache of a plugin-process backend (0: the broker's default; negative: off)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per size, alternating which target goes first; the best round of each target counts")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -94,6 +101,9 @@ func run(o options) error {
 	}
 	defer fake.Close()
 	fmt.Printf("kbench: franz-go producer+consumer, acks=1, %d partitions, up to %d records or %s per phase, best of %d rounds\n", o.partitions, o.records, o.duration, o.rounds)
+	if o.broker == "" {
+		fmt.Printf("runnel storage: %s\n", storageMode(o))
+	}
 	fmt.Println("latency: produce = Produce call to acknowledgement; consume = one PollFetches")
 	fmt.Printf("%-6s %-8s %-7s %12s %9s %9s %9s\n", "size", "phase", "target", "records/s", "MB/s", "p50", "p99")
 	targets := []string{addr, fake.ListenAddrs()[0]}
@@ -279,7 +289,8 @@ func startRunnel(ctx context.Context, o options) (func(), string, error) {
 		}
 	}
 	b, err := node.New(node.Params{
-		Config: node.Config{ID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "broker"), Coordinator: coord, Storage: o.storage},
+		Config: node.Config{ID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "broker"), Coordinator: coord, Storage: o.storage,
+			StoragePlugin: o.plugin, StorageTailCache: o.tailCache},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -293,6 +304,21 @@ func startRunnel(ctx context.Context, o options) (func(), string, error) {
 	var once sync.Once
 	stops = append(stops, func() { once.Do(func() { _ = b.Stop(context.Background()) }) })
 	return stop, b.Addr(), nil
+}
+
+// storageMode describes how the started broker keeps its logs.
+func storageMode(o options) string {
+	if o.plugin == "" {
+		return o.storage + ", linked in"
+	}
+	mode := filepath.Base(o.plugin) + " as a plugin process"
+	switch {
+	case o.tailCache < 0:
+		mode += ", no tail cache"
+	case o.tailCache > 0:
+		mode += fmt.Sprintf(", %d-byte tail cache per partition", o.tailCache)
+	}
+	return mode
 }
 
 func freePort() (int, error) {
