@@ -25,6 +25,8 @@ build:
 	cd services/coordinator && $(GO) build -o $(BIN)/ ./cmd/runnel-coordinator
 	cd services/broker && $(GO) build -o $(BIN)/ ./cmd/runnel-broker
 	cd services/lagmon && $(GO) build -o $(BIN)/ ./cmd/runnel-lagmon
+	@mkdir -p $(BIN)/plugins
+	cd plugins && $(GO) build -o $(BIN)/plugins/ ./cmd/runnel-storage-file ./cmd/runnel-storage-memory
 
 test: build
 	@set -e; for m in $(MODULES); do \
@@ -36,6 +38,8 @@ bench: build
 	cd services/coordinator && $(GO) run ./cmd/zkbench --compare
 	cd services/coordinator && $(GO) run ./cmd/zkbench --compare --ensemble 3
 	cd services/broker && $(GO) run ./cmd/kbench
+	cd services/broker && $(GO) run ./cmd/kbench --storage-plugin $(BIN)/plugins/runnel-storage-file
+	cd services/broker && $(GO) run ./cmd/kbench --storage-plugin $(BIN)/plugins/runnel-storage-memory
 
 lint:
 	@set -e; for m in $(MODULES); do \
