@@ -18,7 +18,7 @@ func Module(f *Flags) fx.Option {
 			if err != nil {
 				return nil, err
 			}
-			m, err := New(cfg, Options{Listen: f.Listen, Logger: logger.With("service", "lagmon"), Registry: p.Registry, MetricsHandler: p.Handler()})
+			m, err := New(cfg, Options{Listen: f.Listen, Logger: logger, Registry: p.Registry, MetricsHandler: p.Handler()})
 			if err != nil {
 				return nil, err
 			}
