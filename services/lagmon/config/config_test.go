@@ -108,3 +108,25 @@ func TestLoad(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 }
+
+// FuzzParse feeds arbitrary files to the configuration reader: it must not
+// panic, and an accepted configuration has its defaults filled in.
+func FuzzParse(f *testing.F) {
+	f.Add("[cluster.a]\nservers=[\"x:1\"]\n")
+	f.Add("[storage]\nintervals=3\nmin-distance=\"1s\"\n[cluster.a]\nnats-url=\"nats://h:1\"\n[notifier.n]\nclass-name=\"log\"\nthreshold=\"ERR\"\n")
+	f.Add("[cluster.a]\nservers=[\"x:1\"]\noffset-refresh=1.5\n[notifier.h]\nclass-name=\"http\"\nurl-open=\"http://h/{{.Group}}\"\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := Parse(text)
+		if err != nil {
+			return
+		}
+		if c.Storage.Intervals <= 0 || len(c.Clusters) == 0 || c.Dashboard.HistoryPoints <= 0 {
+			t.Fatalf("accepted without defaults: %+v", c)
+		}
+		for _, cl := range c.Clusters {
+			if cl.OffsetRefresh.Duration <= 0 || cl.OffsetsSource == "" {
+				t.Fatalf("cluster without defaults: %+v", cl)
+			}
+		}
+	})
+}
