@@ -24,6 +24,7 @@ type bytesCodec struct{}
 
 func (bytesCodec) Encode(_ context.Context, in [][]byte) ([][]byte, error) { return in, nil }
 func (bytesCodec) Decode(_ context.Context, in [][]byte) ([][]byte, error) { return in, nil }
+func (bytesCodec) encodeOne(v []byte) ([]byte, error)                      { return v, nil }
 
 // String converts UTF-8 text; the empty string is written as null (no
 // key), which is how keyless records are spread across partitions.
@@ -39,6 +40,13 @@ func (stringCodec) Encode(_ context.Context, in []string) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+func (stringCodec) encodeOne(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return []byte(s), nil
 }
 
 func (stringCodec) Decode(_ context.Context, in [][]byte) ([]string, error) {

@@ -245,7 +245,7 @@ func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Recor
 			continue
 		}
 		r.Key, r.Value = keys[i], values[i]
-		c.tel.consumed.Add(ctx, 1, c.tel.topicSet(r.Topic))
+		c.tel.consumed.Add(ctx, 1, c.tel.topicOpts(r.Topic)...)
 	}
 	return recs
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/runnel-io/runnel/sdk/serde"
 )
@@ -33,7 +33,10 @@ type Message[K, V any] struct {
 
 // Delivery is the fate of one sent message.
 type Delivery[K, V any] struct {
-	Message   *Message[K, V]
+	Message Message[K, V]
+	// Index is the message's position in its SendBatch or SendSync call
+	// (0 for Send).
+	Index     int
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
@@ -87,6 +90,11 @@ type Producer[K, V any] struct {
 	tel    *telemetry
 	topic  string
 	closed sync.Once
+	// promise is finish as a func value, made once: a method value
+	// allocates each time it is taken.
+	promise  func(*kgo.Record, error)
+	keyOne   func(context.Context, K) ([]byte, error)
+	valueOne func(context.Context, V) ([]byte, error)
 }
 
 // NewProducer makes a producer that encodes keys with keys and values with
@@ -126,7 +134,10 @@ func NewProducer[K, V any](keys Codec[K], values Codec[V], opts ...ProducerOpt) 
 	if err != nil {
 		return nil, fmt.Errorf("sdk: producer: %w", err)
 	}
-	return &Producer[K, V]{cl: cl, keys: keys, values: values, tel: tel, topic: c.topic}, nil
+	p := &Producer[K, V]{cl: cl, keys: keys, values: values, tel: tel, topic: c.topic}
+	p.promise = p.finish
+	p.keyOne, p.valueOne = oneEncoder(keys), oneEncoder(values)
+	return p, nil
 }
 
 // Client is the underlying kgo client, for what this package does not wrap.
@@ -134,8 +145,19 @@ func (p *Producer[K, V]) Client() *kgo.Client { return p.cl }
 
 // Send queues one message; done (which may be nil) runs with its fate.
 // Send blocks only while the producer's buffer is full, bounded by ctx.
+// A key or value the codec rejects is reported to done as a
+// *SerializeError. To serialise through a plugin process, prefer
+// SendBatch: one codec call per batch instead of per message.
 func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(Delivery[K, V])) {
-	p.SendBatch(ctx, []Message[K, V]{m}, done)
+	pd := &pending[K, V]{m: m, done: done}
+	var kerr, verr error
+	pd.rec.Key, kerr = p.keyOne(ctx, pd.m.Key)
+	pd.rec.Value, verr = p.valueOne(ctx, pd.m.Value)
+	if kerr != nil || verr != nil {
+		p.failEncode(ctx, &pd.m, 0, kerr, verr, pd.rec.Key, done)
+		return
+	}
+	p.produce(ctx, pd)
 }
 
 // SendBatch queues messages, serialising their keys and values in one
@@ -145,35 +167,127 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 	if len(msgs) == 0 {
 		return
 	}
-	keys, values, fail := p.encode(ctx, msgs)
+	ks := make([]K, len(msgs))
+	vs := make([]V, len(msgs))
 	for i := range msgs {
-		m := &msgs[i]
-		if err := fail(i); err != nil {
-			p.tel.countError(ctx, p.topicOf(m), "serialize")
-			if done != nil {
-				done(Delivery[K, V]{Message: m, Partition: -1, Offset: -1, Err: err})
+		ks[i], vs[i] = msgs[i].Key, msgs[i].Value
+	}
+	keys, kerr := p.keys.Encode(ctx, ks)
+	values, verr := p.values.Encode(ctx, vs)
+	for i := range msgs {
+		ke, ve := itemError(kerr, i), itemError(verr, i)
+		if ke != nil || ve != nil {
+			var key []byte
+			if i < len(keys) {
+				key = keys[i]
 			}
+			p.failEncode(ctx, &msgs[i], i, ke, ve, key, done)
 			continue
 		}
-		r := &kgo.Record{Topic: p.topicOf(m), Key: keys[i], Value: values[i], Headers: m.Headers, Partition: m.Partition, Timestamp: m.Timestamp}
-		if r.Topic == "" {
-			if done != nil {
-				done(Delivery[K, V]{Message: m, Partition: -1, Offset: -1, Err: ErrNoTopic})
-			}
-			continue
+		pd := &pending[K, V]{m: msgs[i], index: i, done: done}
+		pd.rec.Key, pd.rec.Value = keys[i], values[i]
+		p.produce(ctx, pd)
+	}
+}
+
+// itemError is item i's share of a codec's error: its RecordError for a
+// *serde.BatchError, the whole error otherwise.
+func itemError(err error, i int) error {
+	if err == nil {
+		return nil
+	}
+	var be *serde.BatchError
+	if errors.As(err, &be) {
+		if re := be.ForIndex(i); re != nil {
+			return re
 		}
-		sctx, span := p.tel.startSend(ctx, r)
-		p.cl.Produce(sctx, r, func(r *kgo.Record, err error) {
-			endSend(span, r, err)
-			if err != nil {
-				p.tel.countError(context.Background(), r.Topic, "send")
-			} else {
-				p.tel.sent.Add(context.Background(), 1, p.tel.topicSet(r.Topic))
+		return nil
+	}
+	return err
+}
+
+// failEncode reports a message the codecs rejected.
+func (p *Producer[K, V]) failEncode(ctx context.Context, m *Message[K, V], index int, kerr, verr error, key []byte, done func(Delivery[K, V])) {
+	part, cause := "key", kerr
+	if kerr == nil {
+		part, cause = "value", verr
+	}
+	se := &SerializeError{Topic: p.topicOf(m), Index: index, Part: part, Err: cause}
+	var re *serde.RecordError
+	if errors.As(cause, &re) {
+		se.Field = re.Field
+	}
+	if kerr == nil && len(key) <= 64 && utf8.Valid(key) {
+		se.Key = string(key)
+	}
+	p.tel.countError(ctx, se.Topic, "serialize")
+	if done != nil {
+		done(Delivery[K, V]{Message: *m, Index: index, Partition: -1, Offset: -1, Err: se})
+	}
+}
+
+// pending is one message in flight: the record kgo sends, the message for
+// its Delivery, and the send span, in one allocation. It is also the
+// record's Context (the caller's context, embedded), which is how the
+// shared promise finds it: raw kgo allocates a record per message too, so
+// the SDK adds no allocation of its own on the produce path.
+type pending[K, V any] struct {
+	context.Context
+	rec   kgo.Record
+	m     Message[K, V]
+	index int
+	done  func(Delivery[K, V])
+	span  trace.Span
+}
+
+// produce hands one encoded message (its key and value already in pd.rec)
+// to kgo, with its send span.
+func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
+	m := &pd.m
+	topic := p.topicOf(m)
+	if topic == "" {
+		if pd.done != nil {
+			pd.done(Delivery[K, V]{Message: *m, Index: pd.index, Partition: -1, Offset: -1, Err: ErrNoTopic})
+		}
+		return
+	}
+	pd.rec.Topic, pd.rec.Headers, pd.rec.Partition, pd.rec.Timestamp = topic, m.Headers, m.Partition, m.Timestamp
+	pd.Context, pd.span = p.tel.startSend(ctx, &pd.rec)
+	pd.rec.Context = pd
+	p.cl.Produce(pd.Context, &pd.rec, p.promise)
+}
+
+// finish is the promise of every record: it ends the span, counts, and
+// reports the delivery.
+func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
+	pd := r.Context.(*pending[K, V])
+	endSend(pd.span, r, err)
+	if err != nil {
+		p.tel.countError(context.Background(), r.Topic, "send")
+	} else {
+		p.tel.sent.Add(context.Background(), 1, p.tel.topicOpts(r.Topic)...)
+	}
+	if pd.done != nil {
+		pd.done(Delivery[K, V]{Message: pd.m, Index: pd.index, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Err: err})
+	}
+}
+
+// oneEncoder returns how to encode a single key or value with c: directly
+// when the codec can do one item (the in-process codecs can), else as a
+// batch of one. It is chosen once, when the producer is made.
+func oneEncoder[T any](c Codec[T]) func(context.Context, T) ([]byte, error) {
+	if one, ok := c.(interface{ encodeOne(T) ([]byte, error) }); ok {
+		return func(_ context.Context, v T) ([]byte, error) { return one.encodeOne(v) }
+	}
+	return func(ctx context.Context, v T) ([]byte, error) {
+		out, err := c.Encode(ctx, []T{v})
+		if err != nil {
+			if re := itemError(err, 0); re != nil {
+				return nil, re
 			}
-			if done != nil {
-				done(Delivery[K, V]{Message: m, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Err: err})
-			}
-		})
+			return nil, err
+		}
+		return out[0], nil
 	}
 }
 
@@ -184,65 +298,14 @@ func (p *Producer[K, V]) topicOf(m *Message[K, V]) string {
 	return p.topic
 }
 
-// encode serialises the batch's keys and values; fail(i) is message i's
-// error, if any.
-func (p *Producer[K, V]) encode(ctx context.Context, msgs []Message[K, V]) (keys, values [][]byte, fail func(int) error) {
-	ks := make([]K, len(msgs))
-	vs := make([]V, len(msgs))
-	for i := range msgs {
-		ks[i], vs[i] = msgs[i].Key, msgs[i].Value
-	}
-	keys, kerr := p.keys.Encode(ctx, ks)
-	values, verr := p.values.Encode(ctx, vs)
-	var kbe, vbe *serde.BatchError
-	errors.As(kerr, &kbe)
-	errors.As(verr, &vbe)
-	fail = func(i int) error {
-		var cause error
-		part := "key"
-		switch {
-		case kerr != nil && kbe == nil:
-			cause = kerr
-		case kbe.ForIndex(i) != nil:
-			cause = kbe.ForIndex(i)
-		case verr != nil && vbe == nil:
-			cause, part = verr, "value"
-		case vbe.ForIndex(i) != nil:
-			cause, part = vbe.ForIndex(i), "value"
-		default:
-			return nil
-		}
-		se := &SerializeError{Topic: p.topicOf(&msgs[i]), Index: i, Part: part, Err: cause}
-		var re *serde.RecordError
-		if errors.As(cause, &re) {
-			se.Field = re.Field
-		}
-		if keys != nil && i < len(keys) && utf8.Valid(keys[i]) && len(keys[i]) <= 64 {
-			se.Key = string(keys[i])
-		}
-		return se
-	}
-	if keys == nil {
-		keys = make([][]byte, len(msgs))
-	}
-	if values == nil {
-		values = make([][]byte, len(msgs))
-	}
-	return keys, values, fail
-}
-
 // SendSync sends messages and waits for all their deliveries. The error
 // is the first failure (the deliveries tell each message's fate).
 func (p *Producer[K, V]) SendSync(ctx context.Context, msgs ...Message[K, V]) ([]Delivery[K, V], error) {
 	out := make([]Delivery[K, V], len(msgs))
 	var wg sync.WaitGroup
 	wg.Add(len(msgs))
-	index := make(map[*Message[K, V]]int, len(msgs))
-	for i := range msgs {
-		index[&msgs[i]] = i
-	}
 	p.SendBatch(ctx, msgs, func(d Delivery[K, V]) {
-		out[index[d.Message]] = d
+		out[d.Index] = d
 		wg.Done()
 	})
 	wg.Wait()
@@ -271,12 +334,4 @@ func (p *Producer[K, V]) Close(ctx context.Context) error {
 		p.cl.Close()
 	})
 	return err
-}
-
-// keyText is a key as text for messages, when it is short and printable.
-func keyText(k []byte) string {
-	if len(k) > 64 || !utf8.Valid(k) {
-		return ""
-	}
-	return strconv.Quote(string(k))
 }
