@@ -35,9 +35,9 @@ func commitErr(resp *kmsg.OffsetCommitResponse, err error) error {
 
 // runnelDev starts Runnel's own platform (`bin/runnel dev`, built by `make
 // build`, which `make test` runs first) on free ports and returns the Kafka
-// address. Without the binary the test fails under CI=true and is skipped
-// elsewhere.
-func runnelDev(t *testing.T) string {
+// address and that of the lag monitor it runs. Without the binary the test
+// fails under CI=true and is skipped elsewhere.
+func runnelDev(t *testing.T) (kafka, lagmon string) {
 	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "..", "..", "bin", "runnel"))
 	if err != nil {
@@ -57,8 +57,9 @@ func runnelDev(t *testing.T) string {
 		defer ln.Close()
 		return ln.Addr().String()
 	}
-	kafka, zk := free(), free()
-	cmd := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--zookeeper-listen", zk, "--metrics-listen", "", "--log-level", "warn")
+	kafka, zk, lagmon := free(), free(), free()
+	cmd := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--zookeeper-listen", zk,
+		"--metrics-listen", "", "--lagmon-listen", lagmon, "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func runnelDev(t *testing.T) string {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("runnel dev not up after 90s:\n%s", stderr.String())
 	}
-	return kafka
+	return kafka, lagmon
 }
 
 // TestRunnelBrokerScenarios runs the scenarios against Runnel's broker with
@@ -105,7 +106,7 @@ func runnelDev(t *testing.T) string {
 // finds the broker's __consumer_offsets (internal, in Kafka's format) and
 // reads the commits from it.
 func TestRunnelBrokerScenarios(t *testing.T) {
-	addr := runnelDev(t)
+	addr, devLagmon := runnelDev(t)
 	ctx := context.Background()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("orders"))
 	if err != nil {
@@ -182,6 +183,17 @@ offset-refresh = "100ms"
 		defer cl.Close()
 		d := &driver{produce: produce, commit: commit}
 		lifecycle(t, base, "runnel", "billing", d)
+		// The lag monitor that runnel dev runs sees the same group (its
+		// cluster is "local").
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			body := httpGet(t, "http://"+devLagmon+"/v3/kafka/local/consumer")
+			if strings.Contains(body, `"billing"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("runnel dev's lag monitor does not list billing: %s", body)
+			}
+		}
 	})
 	t.Run("stall", func(t *testing.T) {
 		cl, commit := member("stuck", "stuck-consumer")

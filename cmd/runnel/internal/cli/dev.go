@@ -21,6 +21,7 @@ import (
 	"github.com/runnel-io/runnel/internal/telemetry"
 	"github.com/runnel-io/runnel/services/broker/node"
 	"github.com/runnel-io/runnel/services/coordinator/member"
+	"github.com/runnel-io/runnel/services/lagmon/monitor"
 )
 
 // devOptions are the flags of `runnel dev`.
@@ -29,6 +30,7 @@ type devOptions struct {
 	kafkaListen     string
 	zookeeperListen string
 	metricsListen   string
+	lagmonListen    string
 	brokerConfig    []string
 	logLevel        string
 	logFormat       string
@@ -58,6 +60,7 @@ type devEndpoint struct {
 var devServices = []devService{
 	coordinatorDev,
 	brokerDev,
+	lagmonDev,
 }
 
 // coordinatorDev is a standalone coordinator; its AdminServer also serves
@@ -108,6 +111,30 @@ var brokerDev = devService{
 	},
 }
 
+// lagmonDev is the lag monitor (Burrow's API, metrics and dashboard)
+// watching broker 1 as cluster "local"; an empty --lagmon-listen turns it off.
+var lagmonDev = devService{
+	module: func(o *devOptions) fx.Option {
+		if o.lagmonListen == "" {
+			return fx.Options()
+		}
+		f := monitor.Flags{Listen: o.lagmonListen, ClusterName: "local", BootstrapServer: o.kafkaListen}
+		return devModule("lagmon", monitor.Module(&f))
+	},
+	listens: func(o *devOptions) []devListen {
+		return []devListen{{"--lagmon-listen", o.lagmonListen, "Burrow or lag monitor"}}
+	},
+	endpoints: func(o *devOptions) []devEndpoint {
+		if o.lagmonListen == "" {
+			return nil
+		}
+		return []devEndpoint{
+			{3, "Lag monitor (Burrow)", "http://" + o.lagmonListen + "/v3/kafka/local/consumer"},
+			{3, "Lag dashboard", "http://" + o.lagmonListen + "/dashboard/"},
+		}
+	},
+}
+
 // flagDefaults fills a service's Config with its binary's flag defaults, so
 // the defaults live in one place.
 func flagDefaults(register func(*pflag.FlagSet)) {
@@ -127,9 +154,10 @@ func devCmd(s Streams) *cobra.Command {
 	var o devOptions
 	c := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the local platform (coordinator and broker) in one process",
+		Short: "Run the local platform (coordinator, broker and lag monitor) in one process",
 		Long: `Run Runnel's local platform in one process: a ZooKeeper-compatible coordinator
-(standalone) and broker 1 registered in it, sharing one telemetry setup.
+(standalone), broker 1 registered in it, and the lag monitor (Burrow's API and
+a dashboard) watching it, sharing one telemetry setup.
 Once everything is up the endpoints are printed on stdout. Data is kept under
 --data-dir (coordinator/ and broker/), so a restart keeps topics and records.
 Ctrl-C (or SIGTERM) stops everything cleanly.`,
@@ -146,6 +174,7 @@ Ctrl-C (or SIGTERM) stops everything cleanly.`,
 	fs.StringVar(&o.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the Kafka broker")
 	fs.StringVar(&o.zookeeperListen, "zookeeper-listen", "127.0.0.1:2181", "address of the ZooKeeper-compatible coordinator")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "127.0.0.1:8080", "address serving /metrics and the ZooKeeper AdminServer (empty: off)")
+	fs.StringVar(&o.lagmonListen, "lagmon-listen", "127.0.0.1:8000", "address of the lag monitor's Burrow API, /metrics and dashboard (empty: off)")
 	fs.StringArrayVar(&o.brokerConfig, "broker-config", nil, "broker setting under Kafka's name, key=value (repeatable), e.g. num.partitions=3")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
