@@ -33,6 +33,9 @@ type Message[K, V any] struct {
 
 // Delivery is the fate of one sent message.
 type Delivery[K, V any] struct {
+	// Message is the message as sent: its Topic filled in from
+	// DefaultTopic, its Headers with the traceparent the producer added,
+	// and Partition and Timestamp as the record got them.
 	Message Message[K, V]
 	// Index is the message's position in its SendBatch or SendSync call
 	// (0 for Send).
@@ -149,12 +152,13 @@ func (p *Producer[K, V]) Client() *kgo.Client { return p.cl }
 // *SerializeError. To serialise through a plugin process, prefer
 // SendBatch: one codec call per batch instead of per message.
 func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(Delivery[K, V])) {
-	pd := &pending[K, V]{m: m, done: done}
+	pd := &pending[K, V]{key: m.Key, value: m.Value, done: done}
+	pd.rec = kgo.Record{Topic: m.Topic, Headers: m.Headers, Partition: m.Partition, Timestamp: m.Timestamp}
 	var kerr, verr error
-	pd.rec.Key, kerr = p.keyOne(ctx, pd.m.Key)
-	pd.rec.Value, verr = p.valueOne(ctx, pd.m.Value)
+	pd.rec.Key, kerr = p.keyOne(ctx, m.Key)
+	pd.rec.Value, verr = p.valueOne(ctx, m.Value)
 	if kerr != nil || verr != nil {
-		p.failEncode(ctx, &pd.m, 0, kerr, verr, pd.rec.Key, done)
+		p.failEncode(ctx, &m, 0, kerr, verr, pd.rec.Key, done)
 		return
 	}
 	p.produce(ctx, pd)
@@ -184,8 +188,9 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 			p.failEncode(ctx, &msgs[i], i, ke, ve, key, done)
 			continue
 		}
-		pd := &pending[K, V]{m: msgs[i], index: i, done: done}
-		pd.rec.Key, pd.rec.Value = keys[i], values[i]
+		m := &msgs[i]
+		pd := &pending[K, V]{key: m.Key, value: m.Value, index: i, done: done}
+		pd.rec = kgo.Record{Topic: m.Topic, Key: keys[i], Value: values[i], Headers: m.Headers, Partition: m.Partition, Timestamp: m.Timestamp}
 		p.produce(ctx, pd)
 	}
 }
@@ -231,27 +236,41 @@ func (p *Producer[K, V]) failEncode(ctx context.Context, m *Message[K, V], index
 // record's Context (the caller's context, embedded), which is how the
 // shared promise finds it: raw kgo allocates a record per message too, so
 // the SDK adds no allocation of its own on the produce path.
+//
+// The message's other fields live in the record (Delivery rebuilds the
+// Message from it), so a message costs little more memory than raw kgo's
+// record: the allocation rate drives the garbage collector's share of the
+// produce path.
 type pending[K, V any] struct {
 	context.Context
 	rec   kgo.Record
-	m     Message[K, V]
+	key   K
+	value V
 	index int
 	done  func(Delivery[K, V])
 	span  trace.Span
 }
 
+// message rebuilds the Message pd was made from; its Headers include the
+// traceparent the producer added, and Partition and Timestamp are the
+// ones the record got.
+func (pd *pending[K, V]) message() Message[K, V] {
+	r := &pd.rec
+	return Message[K, V]{Topic: r.Topic, Key: pd.key, Value: pd.value, Headers: r.Headers, Partition: r.Partition, Timestamp: r.Timestamp}
+}
+
 // produce hands one encoded message (its key and value already in pd.rec)
 // to kgo, with its send span.
 func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
-	m := &pd.m
-	topic := p.topicOf(m)
-	if topic == "" {
+	if pd.rec.Topic == "" {
+		pd.rec.Topic = p.topic
+	}
+	if pd.rec.Topic == "" {
 		if pd.done != nil {
-			pd.done(Delivery[K, V]{Message: *m, Index: pd.index, Partition: -1, Offset: -1, Err: ErrNoTopic})
+			pd.done(Delivery[K, V]{Message: pd.message(), Index: pd.index, Partition: -1, Offset: -1, Err: ErrNoTopic})
 		}
 		return
 	}
-	pd.rec.Topic, pd.rec.Headers, pd.rec.Partition, pd.rec.Timestamp = topic, m.Headers, m.Partition, m.Timestamp
 	pd.Context, pd.span = p.tel.startSend(ctx, &pd.rec)
 	pd.rec.Context = pd
 	p.cl.Produce(pd.Context, &pd.rec, p.promise)
@@ -268,7 +287,7 @@ func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
 		p.tel.sent.Add(context.Background(), 1, p.tel.topicOpts(r.Topic)...)
 	}
 	if pd.done != nil {
-		pd.done(Delivery[K, V]{Message: pd.m, Index: pd.index, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Err: err})
+		pd.done(Delivery[K, V]{Message: pd.message(), Index: pd.index, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Err: err})
 	}
 }
 

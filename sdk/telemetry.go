@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,6 +44,7 @@ type telemetry struct {
 	// sets caches the measurement options of each topic, so counting a
 	// record allocates nothing.
 	sets sync.Map // string -> *topicInfo
+	last atomic.Pointer[topicInfo]
 }
 
 func newTelemetry(c *cfg) (*telemetry, error) {
@@ -69,20 +71,27 @@ func newTelemetry(c *cfg) (*telemetry, error) {
 
 // topicInfo is what telemetry needs per topic, built once.
 type topicInfo struct {
+	name string
 	opts []metric.AddOption
 	send string // the send span's name
 }
 
 func (t *telemetry) topic(topic string) *topicInfo {
+	// Most producers write one topic: skip the map for the last one seen.
+	if ti := t.last.Load(); ti != nil && ti.name == topic {
+		return ti
+	}
 	if s, ok := t.sets.Load(topic); ok {
+		t.last.Store(s.(*topicInfo))
 		return s.(*topicInfo)
 	}
 	kv := []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)}
 	if t.group != "" {
 		kv = append(kv, semconv.MessagingConsumerGroupName(t.group))
 	}
-	ti := &topicInfo{opts: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kv...))}, send: "send " + topic}
+	ti := &topicInfo{name: topic, opts: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kv...))}, send: "send " + topic}
 	s, _ := t.sets.LoadOrStore(topic, ti)
+	t.last.Store(s.(*topicInfo))
 	return s.(*topicInfo)
 }
 
