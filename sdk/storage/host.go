@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -142,12 +144,17 @@ func TestConn(t testing.TB, p Plugin, tailCacheBytes int) *PluginBackend {
 		t.Fatal(err)
 	}
 	info := p.description()
-	srv := grpc.NewServer(append(serverOptions(), grpc.MaxRecvMsgSize(plugin.MaxMessageBytes), grpc.MaxSendMsgSize(plugin.MaxMessageBytes))...)
+	// The same instrumentation as plugin.ServeConfig and ClientConfig, so
+	// trace context crosses this connection as it crosses a process's.
+	prop := otelgrpc.WithPropagators(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	srv := grpc.NewServer(append(serverOptions(), grpc.StatsHandler(otelgrpc.NewServerHandler(prop)),
+		grpc.MaxRecvMsgSize(plugin.MaxMessageBytes), grpc.MaxSendMsgSize(plugin.MaxMessageBytes))...)
 	gs := newGRPCServer(be, info)
 	storagev1.RegisterStorageServer(srv, gs)
 	go func() { _ = srv.Serve(ln) }()
 	cc, err := grpc.NewClient("unix://"+ln.Addr().String(), append(dialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(prop)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(plugin.MaxMessageBytes), grpc.MaxCallSendMsgSize(plugin.MaxMessageBytes)))...)
 	if err != nil {
 		t.Fatal(err)
