@@ -43,6 +43,7 @@ bench: build
 	cd services/broker && $(GO) run ./cmd/kbench --storage-plugin $(BIN)/plugins/runnel-storage-memory
 	cd plugins && $(GO) run ./cmd/serdebench --plugins $(BIN)/plugins
 	cd sdk && $(GO) run ./internal/cmd/sdkbench
+	cd services/lagmon && $(GO) run ./cmd/lagbench
 
 lint:
 	@set -e; for m in $(MODULES); do \
