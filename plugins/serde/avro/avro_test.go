@@ -207,8 +207,8 @@ func TestOtherSchemaRejected(t *testing.T) {
 
 func TestDefaultsAndErrors(t *testing.T) {
 	s := open(t, nil)
-	min := `{"id":1,"qty":1,"price":1,"ratio":1,"ok":false,"lines":[],"digest":"AAAAAA==","day":0,"at":0}`
-	out, err := s.Decode(context.Background(), [][]byte{encodeOne(t, s, min)})
+	minimal := `{"id":1,"qty":1,"price":1,"ratio":1,"ok":false,"lines":[],"digest":"AAAAAA==","day":0,"at":0}`
+	out, err := s.Decode(context.Background(), [][]byte{encodeOne(t, s, minimal)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +218,11 @@ func TestDefaultsAndErrors(t *testing.T) {
 		t.Errorf("defaults and decimal: %s", out[0])
 	}
 	for value, want := range map[string]string{
-		strings.Replace(min, `"qty":1`, `"qty":3000000000`, 1):            `field "qty": 3000000000 is out of range for an Avro int`,
-		strings.Replace(min, `"price":1`, `"price":"1.234"`, 1):           `field "price": 1.234 has more than 2 digits after the point`,
-		strings.Replace(min, `"lines":[]`, `"lines":[{"sku":1}]`, 1):      `field "lines[0].sku": want a string`,
-		strings.Replace(min, `"digest":"AAAAAA=="`, `"digest":"AA=="`, 1): `field "digest": want 4 bytes for fixed shop.MD5, got 1`,
-		strings.Replace(min, `"day":0`, `"day":"yesterday"`, 1):           `field "day": want a date as YYYY-MM-DD`,
+		strings.Replace(minimal, `"qty":1`, `"qty":3000000000`, 1):            `field "qty": 3000000000 is out of range for an Avro int`,
+		strings.Replace(minimal, `"price":1`, `"price":"1.234"`, 1):           `field "price": 1.234 has more than 2 digits after the point`,
+		strings.Replace(minimal, `"lines":[]`, `"lines":[{"sku":1}]`, 1):      `field "lines[0].sku": want a string`,
+		strings.Replace(minimal, `"digest":"AAAAAA=="`, `"digest":"AA=="`, 1): `field "digest": want 4 bytes for fixed shop.MD5, got 1`,
+		strings.Replace(minimal, `"day":0`, `"day":"yesterday"`, 1):           `field "day": want a date as YYYY-MM-DD`,
 	} {
 		_, err := s.Encode(context.Background(), [][]byte{[]byte(value)})
 		if err == nil || !strings.Contains(err.Error(), want) {
