@@ -164,8 +164,10 @@ func startDev(t *testing.T, dataDir string, addrs []string) *devProcess {
 	}
 	d := &devProcess{kafka: addrs[0], zk: addrs[1], metrics: addrs[2], dataDir: dataDir, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	d.bootstrapF = "--bootstrap-server=" + d.kafka
+	// lagmon gets a port of its own too, so runs never meet on 8000.
 	d.cmd = exec.Command(runnelBin, "dev", "--data-dir", dataDir,
-		"--kafka-listen", d.kafka, "--zookeeper-listen", d.zk, "--metrics-listen", d.metrics)
+		"--kafka-listen", d.kafka, "--zookeeper-listen", d.zk, "--metrics-listen", d.metrics,
+		"--lagmon-listen", freeAddrs(t, 1)[0])
 	d.cmd.Stderr = d.stderr
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
