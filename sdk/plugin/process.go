@@ -94,7 +94,19 @@ type ProcessConfig[T any] struct {
 	// Logger receives go-plugin's and the plugin's log lines; nil means
 	// warnings and errors on stderr.
 	Logger hclog.Logger
+	// CallTimeout bounds each call whose context has no sooner deadline; a
+	// plugin that does not answer in time is taken for hung, killed and
+	// started again on the next call. Zero means DefaultCallTimeout.
+	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout bounds a plugin call whose context has no deadline, so
+// a hung plugin cannot hang its host.
+const DefaultCallTimeout = 2 * time.Minute
+
+// ErrHung is matched by the error of a call the plugin did not answer
+// within the call timeout; the process was killed.
+var ErrHung = errors.New("plugin did not answer in time")
 
 // Process is a plugin binary running as a child process, restarted with
 // backoff after it crashes. Its methods are safe for concurrent use.
@@ -121,6 +133,9 @@ func Start[T any](ctx context.Context, cfg ProcessConfig[T]) (*Process[T], error
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: BinaryName(cfg.Kind, cfg.Name), Level: hclog.Warn})
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
 	}
 	p := &Process[T]{cfg: cfg, sem: make(chan struct{}, 1)}
 	if _, _, err := p.current(ctx); err != nil {
@@ -164,15 +179,34 @@ func (p *Process[T]) Do(ctx context.Context, fn func(ctx context.Context, impl T
 	if err != nil {
 		return err
 	}
-	err = fn(ctx, impl)
-	if err == nil {
+	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > p.cfg.CallTimeout {
+		callCtx, cancel = context.WithTimeout(ctx, p.cfg.CallTimeout)
+	}
+	err = fn(callCtx, impl)
+	timedOut := ctx.Err() == nil && callCtx.Err() != nil
+	cancel()
+	switch {
+	case err == nil:
 		p.succeeded(c)
 		return nil
-	}
-	if ctx.Err() == nil && transportFailure(err) && waitExited(c, 2*time.Second) {
+	case timedOut:
+		p.hung(c)
+		return fmt.Errorf("%w: %s plugin %q (%s) gave no answer in %s; it was killed and starts again on the next call: %w",
+			ErrHung, p.cfg.Kind, p.cfg.Name, p.cfg.Path, p.cfg.CallTimeout, err)
+	case ctx.Err() == nil && transportFailure(err) && waitExited(c, 2*time.Second):
 		return p.crashed(c, err)
 	}
 	return err
+}
+
+// hung kills the process that ran c, which stopped answering.
+func (p *Process[T]) hung(c *goplugin.Client) {
+	p.sem <- struct{}{}
+	defer p.unlock()
+	if p.client == c {
+		p.noteCrash()
+	}
 }
 
 // transportFailure reports whether err is the gRPC connection failing

@@ -56,6 +56,10 @@ type Loader struct {
 	// Logger receives plugin processes' log lines (nil: warnings and
 	// errors on stderr).
 	Logger hclog.Logger
+	// CallTimeout bounds a call to a plugin process whose context has no
+	// sooner deadline (zero: plugin.DefaultCallTimeout); a process that
+	// does not answer in time is killed and restarted.
+	CallTimeout time.Duration
 	// MaxBatchBytes splits a batch sent to a plugin process into calls of
 	// at most this many bytes (zero: 16 MiB), under gRPC's message limit.
 	MaxBatchBytes int
@@ -159,8 +163,9 @@ func (l *Loader) start(ctx context.Context, f plugin.Found, cfg Config) (Serde, 
 			ps.info = d
 			return nil
 		},
-		Backoff: l.Backoff,
-		Logger:  l.Logger,
+		Backoff:     l.Backoff,
+		Logger:      l.Logger,
+		CallTimeout: l.CallTimeout,
 	})
 	if err != nil {
 		var bad error

@@ -43,6 +43,8 @@ func (upper) Encode(_ context.Context, in [][]byte) ([][]byte, error) {
 			os.Exit(3)
 		case `"panic"`:
 			panic("crashy was asked to panic")
+		case `"hang"`:
+			select {}
 		case `"bad"`:
 			return nil, &serde.RecordError{Field: "word", Reason: "bad word"}
 		}
@@ -132,6 +134,20 @@ func TestCrashedPluginRestarts(t *testing.T) {
 	}
 	if proc.Starts() != 3 {
 		t.Errorf("%d starts, want 3", proc.Starts())
+	}
+	// A process that stops answering is killed after the call timeout.
+	hl := loader(dir)
+	hl.CallTimeout = 300 * time.Millisecond
+	hs, err := hl.Open(ctx, "crashy", serde.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	if _, err := hs.Encode(ctx, [][]byte{[]byte(`"hang"`)}); !errors.Is(err, plugin.ErrHung) {
+		t.Fatalf("hung plugin: %v, want ErrHung", err)
+	}
+	if out, err := hs.Encode(ctx, [][]byte{[]byte(`"up"`)}); err != nil || string(out[0]) != `"UP"` || serde.ProcessOf(hs).Starts() != 2 {
+		t.Fatalf("after a hang: %q, %v", out, err)
 	}
 	// A process that dies between calls is replaced too.
 	proc.Kill()

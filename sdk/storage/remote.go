@@ -77,7 +77,7 @@ func (b *PluginBackend) Open(ctx context.Context, p PartitionID, cfg Config) (Lo
 		return nil
 	})
 	if err != nil {
-		return nil, b.fail(ctx, "open "+p.String(), err)
+		return nil, b.fail(ctx, "open", &p, err)
 	}
 	b.mu.Lock()
 	if b.closed {
@@ -111,7 +111,7 @@ func (b *PluginBackend) Delete(ctx context.Context, p PartitionID) error {
 	}
 	b.mu.Unlock()
 	err := b.conn.do(ctx, func(ctx context.Context, c *client) error { return c.delete(ctx, p) })
-	return b.fail(ctx, "delete "+p.String(), err)
+	return b.fail(ctx, "delete", &p, err)
 }
 
 // Close closes every open log, asks the plugin to close its backend (so
@@ -130,7 +130,7 @@ func (b *PluginBackend) Close() error {
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := b.fail(ctx, "shutdown", b.conn.do(ctx, func(ctx context.Context, c *client) error { return c.shutdown(ctx) }))
+	err := b.fail(ctx, "shutdown", nil, b.conn.do(ctx, func(ctx context.Context, c *client) error { return c.shutdown(ctx) }))
 	if b.proc != nil {
 		err = errors.Join(err, b.proc.Close())
 	}
@@ -166,9 +166,12 @@ func (b *PluginBackend) Starts() int {
 
 // fail converts a call's error and, when the process died, starts it again
 // in the background so that the partitions are back before clients retry.
-func (b *PluginBackend) fail(ctx context.Context, op string, err error) error {
+func (b *PluginBackend) fail(ctx context.Context, op string, p *PartitionID, err error) error {
 	if err == nil {
 		return nil
+	}
+	if p != nil {
+		op += " " + p.String()
 	}
 	if b.proc != nil && errors.Is(err, plugin.ErrCrashed) && b.restarting.CompareAndSwap(false, true) {
 		go func() {
@@ -219,8 +222,11 @@ type remoteLog struct {
 	mu       sync.Mutex
 	c        *client // the client of the process the handle belongs to
 	h        uint64
-	closed   bool
 	reopened bool // reopened in a new process since the last append
+
+	// closed is set once, by Close or by the Backend's Delete or Close;
+	// atomic because the tail cache asks on every read.
+	closed atomic.Bool
 
 	start, end atomic.Int64
 	gen        atomic.Uint64 // bumped on every reopen
@@ -235,24 +241,16 @@ func (l *remoteLog) setOffsets(o offsets) {
 // tail cache drops what it holds when it sees it change.
 func (l *remoteLog) generation() uint64 { return l.gen.Load() }
 
-func (l *remoteLog) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closed
-}
+func (l *remoteLog) isClosed() bool { return l.closed.Load() }
 
-func (l *remoteLog) markClosed() {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-}
+func (l *remoteLog) markClosed() { l.closed.Store(true) }
 
 // handle returns the log's handle in the process behind c, reopening the
 // log there first when its handle belongs to an earlier process.
 func (l *remoteLog) handle(ctx context.Context, c *client) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed.Load() {
 		return 0, toStatus(fmt.Errorf("%s: %w", l.id, ErrClosed))
 	}
 	if l.c == c {
@@ -275,10 +273,7 @@ func (l *remoteLog) call(ctx context.Context, op string, fn func(ctx context.Con
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage plugin %s: %s %s: %w", l.b.info.Name, op, l.id, err)
 	}
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
+	if l.closed.Load() {
 		return fmt.Errorf("storage plugin %s: %s %s: %w", l.b.info.Name, op, l.id, ErrClosed)
 	}
 	err := l.b.conn.do(ctx, func(ctx context.Context, c *client) error {
@@ -288,7 +283,7 @@ func (l *remoteLog) call(ctx context.Context, op string, fn func(ctx context.Con
 		}
 		return fn(ctx, c, h)
 	})
-	return l.b.fail(ctx, op+" "+l.id.String(), err)
+	return l.b.fail(ctx, op, &l.id, err)
 }
 
 func (l *remoteLog) Append(ctx context.Context, batches []byte) (AppendInfo, error) {
@@ -404,12 +399,10 @@ func (l *remoteLog) Segments() []SegmentInfo {
 // Close closes the log in the plugin. A log whose process died has nothing
 // left to close there: a later start of the process does not reopen it.
 func (l *remoteLog) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if l.closed.Swap(true) {
 		return nil
 	}
-	l.closed = true
+	l.mu.Lock()
 	c, h := l.c, l.h
 	l.mu.Unlock()
 	l.b.forget(l)
