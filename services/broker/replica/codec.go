@@ -126,3 +126,41 @@ func uncompressedView(batch []byte) ([]byte, error) {
 	binary.BigEndian.PutUint16(out[21:], attrs)
 	return append(out, recs...), nil
 }
+
+// compress compresses a batch's records section with codec (1 gzip, 2
+// snappy, 3 lz4, 4 zstd), for batches the broker rewrites (the log
+// cleaner). Snappy is written as a raw block, which every client reads;
+// lz4 as a frame, as Kafka's clients write it.
+func compress(codec int, data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	switch codec {
+	case 1:
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(data); err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrCodec, err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrCodec, err)
+		}
+	case 2:
+		return s2.EncodeSnappy(nil, data), nil
+	case 3:
+		zw := lz4.NewWriter(&buf)
+		if _, err := zw.Write(data); err != nil {
+			return nil, fmt.Errorf("%w: lz4: %v", ErrCodec, err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("%w: lz4: %v", ErrCodec, err)
+		}
+	case 4:
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCodec, err)
+		}
+		defer zw.Close()
+		return zw.EncodeAll(data, nil), nil
+	default:
+		return nil, fmt.Errorf("%w: unknown codec %d", ErrCodec, codec)
+	}
+	return buf.Bytes(), nil
+}

@@ -2,12 +2,17 @@
 // (a storage.Log), its leadership state (leader, leader epoch, replicas,
 // ISR), its high watermark and the fetches waiting for it, plus the
 // broker-wide duties over all of them: following the metadata (opening,
-// closing and deleting logs), Kafka's checkpoint files, and log retention.
+// closing and deleting logs), Kafka's checkpoint files, log retention, log
+// compaction (the cleaner, cleaner.go) and the idempotent producers' state
+// (sequence checks and snapshots, producer.go).
 //
-// Files kept in the data directory, in Kafka's text formats:
+// Files kept in the data directory, in Kafka's formats:
 //
 //	replication-offset-checkpoint          high watermarks, every 5 s and at shutdown
+//	cleaner-offset-checkpoint              how far each compacted log is cleaned
 //	<topic>-<partition>/leader-epoch-checkpoint   epoch start offsets, on each leader change
+//	<topic>-<partition>/<offset>.snapshot  producer state at that log end offset,
+//	                                       every 30 s when it changed and at shutdown
 //
 // Flushing follows Kafka's default: records are handed to the operating
 // system on append and reach the disk when it writes them back, or at a
@@ -44,6 +49,13 @@ type Manager struct {
 	parts map[storage.PartitionID]*Partition
 
 	syncMu sync.Mutex
+
+	// The log cleaner's state: how far each compacted partition is
+	// cleaned, and which partitions' storage cannot compact (warned once).
+	cleanMu     sync.Mutex
+	cleaned     map[storage.PartitionID]int64
+	noCompactor map[storage.PartitionID]bool
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -71,7 +83,7 @@ func NewManager(p Params) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
 		log: p.Logger.With("component", "replica"), now: p.Now, parts: map[storage.PartitionID]*Partition{},
-		ctx: ctx, cancel: cancel}
+		noCompactor: map[storage.PartitionID]bool{}, ctx: ctx, cancel: cancel}
 }
 
 // Partition returns the hosted partition, or nil.
@@ -224,7 +236,8 @@ const producerInterval = 30 * time.Second
 // Start runs the background loops: retention (every
 // log.retention.check.interval.ms), the high-watermark checkpoint (every
 // 5 s, Kafka's replica.high.watermark.checkpoint.interval.ms) and the
-// producer state upkeep (every 30 s).
+// producer state upkeep (every 30 s) and, with log.cleaner.enable, the log
+// cleaner (every log.cleaner.backoff.ms).
 func (m *Manager) Start() {
 	m.wg.Add(3)
 	go m.every(m.broker.RetentionCheckInterval, func() { m.EnforceRetention(m.ctx) })
@@ -234,6 +247,10 @@ func (m *Manager) Start() {
 		}
 	})
 	go m.every(producerInterval, m.MaintainProducers)
+	if m.broker.CleanerEnable {
+		m.wg.Add(1)
+		go m.every(max(m.broker.CleanerBackoff, 10*time.Millisecond), func() { m.CleanLogs(m.ctx) })
+	}
 }
 
 // MaintainProducers expires producers idle for producer.id.expiration.ms

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"strings"
 )
 
 // EnforceRetention applies each led partition's retention.ms and
@@ -39,7 +38,7 @@ func (p *Partition) enforceRetention(ctx context.Context, nowMs int64) error {
 			segs = p.Log().Segments()
 		}
 	}
-	if !strings.Contains(cfg.CleanupPolicy, "delete") || len(segs) < 2 {
+	if !cfg.Delete() || len(segs) < 2 {
 		return nil
 	}
 	var total int64
