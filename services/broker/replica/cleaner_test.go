@@ -119,7 +119,7 @@ func TestCleanerKeepsTheLatestValueAtItsOffset(t *testing.T) {
 				"min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "60000"})
 			f.now = time.Now()
 			ts := f.now.UnixMilli()
-			appendKV(t, f, p, kvBatch(t, ts, 0, "a=1", "b=1", "c=1"))         // 0-2
+			appendKV(t, f, p, kvBatch(t, ts, 0, "a=1", "b=1", "c=1"))        // 0-2
 			appendKV(t, f, p, kvBatch(t, ts, 1, "a=2", "d=1", "b=2", "a=3")) // 3-6, gzip
 			appendKV(t, f, p, kvBatch(t, ts, 0, "c=2"))                      // 7
 			appendKV(t, f, p, kvBatch(t, ts, 4, "b=", "e=1"))                // 8-9, zstd; b deleted
