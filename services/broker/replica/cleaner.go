@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -119,8 +120,14 @@ func (m *Manager) clean(ctx context.Context, p *Partition) (*CleanStats, error) 
 	comp, ok := l.(storage.Compactor)
 	if !ok {
 		if !m.noCompactor[p.id] {
+			// Warn once per broker, not once per partition of every
+			// compacted topic.
+			lvl := slog.LevelWarn
+			if len(m.noCompactor) > 0 {
+				lvl = slog.LevelDebug
+			}
 			m.noCompactor[p.id] = true
-			m.log.Warn("the partition's storage cannot compact; it stays uncompacted", "partition", p.id.String())
+			m.log.Log(ctx, lvl, "the partition's storage cannot compact: compacted topics on it stay uncompacted", "partition", p.id.String())
 		}
 		return nil, nil
 	}
