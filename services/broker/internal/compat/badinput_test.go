@@ -132,8 +132,8 @@ func TestBadInput(t *testing.T) {
 		r.write([]byte{0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff}) // key 999
 		r.expectClosed("key 999")
 		r = dialRaw(t, c.broker.Addr)
-		r.send(1, &kmsg.JoinGroupRequest{Version: 0}) // known to Kafka, not served here
-		r.expectClosed("JoinGroup")
+		r.send(1, &kmsg.DescribeACLsRequest{Version: 0}) // known to Kafka, not served here
+		r.expectClosed("DescribeACLs")
 		stillWorks("unknown key")
 	})
 	t.Run("unsupported version", func(t *testing.T) {
