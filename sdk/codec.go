@@ -127,8 +127,11 @@ func (c serdeCodec[T]) Encode(ctx context.Context, in []T) ([][]byte, error) {
 	return out, mergeBatchErrors(jbe, err)
 }
 
+// Decode leaves null (nil) keys and values, such as the tombstones of
+// compacted topics, as T's zero value: no serializer is asked to decode
+// nothing.
 func (c serdeCodec[T]) Decode(ctx context.Context, in [][]byte) ([]T, error) {
-	canon, err := c.s.Decode(ctx, in)
+	canon, err := c.decodePresent(ctx, in)
 	var sbe *serde.BatchError
 	if err != nil && !errors.As(err, &sbe) {
 		return nil, err
@@ -142,6 +145,40 @@ func (c serdeCodec[T]) Decode(ctx context.Context, in [][]byte) ([]T, error) {
 		return out, batchOrNil(jbe)
 	}
 	return out, mergeBatchErrors(sbe, batchOrNil(jbe))
+}
+
+// decodePresent decodes the non-nil items of in, keeping positions.
+func (c serdeCodec[T]) decodePresent(ctx context.Context, in [][]byte) ([][]byte, error) {
+	var idx []int
+	var present [][]byte
+	for i, b := range in {
+		if b != nil {
+			idx = append(idx, i)
+			present = append(present, b)
+		}
+	}
+	if len(present) == len(in) {
+		return c.s.Decode(ctx, in)
+	}
+	out := make([][]byte, len(in))
+	if len(present) == 0 {
+		return out, nil
+	}
+	dec, err := c.s.Decode(ctx, present)
+	var be *serde.BatchError
+	if err != nil && !errors.As(err, &be) {
+		return nil, err
+	}
+	for j, i := range idx {
+		out[i] = dec[j]
+	}
+	if be != nil {
+		for _, r := range be.Records {
+			r.Index = idx[r.Index]
+		}
+		return out, be
+	}
+	return out, nil
 }
 
 func batchOrNil(b *serde.BatchError) error {

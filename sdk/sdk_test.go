@@ -169,10 +169,11 @@ func TestBadValueNamesRecordAndField(t *testing.T) {
 		t.Errorf("the good records were not sent: %+v %+v", ds[0], ds[2])
 	}
 
-	// A record nobody can decode comes back with Err, not silently dropped.
+	// A record nobody can decode comes back with Err, not silently
+	// dropped; a tombstone (null value) decodes to the zero value.
 	raw, _ := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	defer raw.Close()
-	if err := raw.ProduceSync(ctx, &kgo.Record{Topic: "users", Value: []byte("{broken")}).FirstErr(); err != nil {
+	if err := raw.ProduceSync(ctx, &kgo.Record{Topic: "users", Value: []byte("{broken")}, &kgo.Record{Topic: "users", Key: []byte("gone")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := sdk.NewConsumer(sdk.String(), sdk.SerdeCodec[user](strictUsers{}), sdk.Brokers(seeds...), sdk.Topics("users"), sdk.FromBeginning())
@@ -180,7 +181,10 @@ func TestBadValueNamesRecordAndField(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	recs := pollN(t, ctx, c, 3)
+	recs := pollN(t, ctx, c, 4)
+	if recs[3].Err != nil || recs[3].Key != "gone" || recs[3].Value != (user{}) {
+		t.Errorf("tombstone: %+v", recs[3])
+	}
 	var de *sdk.DeserializeError
 	if !errors.As(recs[2].Err, &de) || de.Offset != 2 || !strings.Contains(de.Error(), "record users/0@2: value: not JSON") {
 		t.Errorf("broken record: %v", recs[2].Err)
@@ -249,7 +253,7 @@ func TestTracesJoinAcrossRecords(t *testing.T) {
 		have := attribute.NewSet(spans[name].Attributes()...)
 		for _, kv := range want {
 			if v, ok := have.Value(kv.Key); !ok || v != kv.Value {
-				t.Errorf("%s: %s = %v, want %v", name, kv.Key, v.Emit(), kv.Value.Emit())
+				t.Errorf("%s: %s = %v, want %v", name, kv.Key, v.String(), kv.Value.String())
 			}
 		}
 	}
