@@ -13,7 +13,9 @@
 // runs the backend as a plugin process, which measures the cost of the
 // process boundary. Pass
 // --coordinator to use a running coordinator or --broker to measure a
-// running broker instead.
+// running broker instead. --groups measures consumer groups instead
+// (groups.go): a 3-member group's consumption throughput and its p50
+// rebalance time when a third member joins.
 package main
 
 import (
@@ -51,6 +53,7 @@ type options struct {
 	plugin      string
 	tailCache   int
 	rounds      int
+	groups      bool
 }
 
 func main() {
@@ -65,6 +68,7 @@ func main() {
 	flag.StringVar(&o.plugin, "storage-plugin", "", "run the started broker's storage as this plugin process instead (NAME or PATH, as runnel-broker --storage-plugin)")
 	flag.IntVar(&o.tailCache, "storage-tail-cache-bytes", 0, "per-partition tail cache of a plugin-process backend (0: the broker's default; negative: off)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per size, alternating which target goes first; the best round of each target counts")
+	flag.BoolVar(&o.groups, "groups", false, "measure consumer groups instead (groups.go): a 3-member group's consumption throughput and p50 rebalance time")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -100,6 +104,9 @@ func run(o options) error {
 		return fmt.Errorf("kfake: %w", err)
 	}
 	defer fake.Close()
+	if o.groups {
+		return runGroups(ctx, []string{addr, fake.ListenAddrs()[0]}, o)
+	}
 	fmt.Printf("kbench: franz-go producer+consumer, acks=1, %d partitions, up to %d records or %s per phase, best of %d rounds\n", o.partitions, o.records, o.duration, o.rounds)
 	if o.broker == "" {
 		fmt.Printf("runnel storage: %s\n", storageMode(o))
