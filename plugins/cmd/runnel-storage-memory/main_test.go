@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"math"
 	"os"
 	"testing"
 
@@ -54,4 +56,45 @@ func BenchmarkReadLinked(b *testing.B) {
 
 func BenchmarkReadProcess(b *testing.B) {
 	conformance.BenchmarkRead(b, func(b *testing.B) storage.Backend { return conformance.StartProcess(b, os.Args[0], -1) })
+}
+
+// benchTail appends a 16 KiB batch and reads it back, as a consumer that
+// keeps up does: through the tail cache it never crosses the boundary.
+func benchTail(b *testing.B, be storage.Backend) {
+	ctx := context.Background()
+	l, err := be.Open(ctx, storage.PartitionID{Topic: "tail", Partition: 0}, storage.Config{Dir: b.TempDir(), SegmentBytes: 64 << 20, FileDeleteDelayMs: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vals := make([][]byte, 150)
+	for i := range vals {
+		vals[i] = conformance.Value(int64(i), 100)
+	}
+	batch := conformance.Batch(0, 1_700_000_000_000, vals...)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		off := l.EndOffset()
+		_ = storage.SetBaseOffset(batch, off)
+		if _, err := l.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if r, err := l.Read(ctx, off, 1<<20, math.MaxInt64); err != nil || len(r.Batches) != len(batch) {
+			b.Fatalf("Read(%d): %d bytes, %v", off, len(r.Batches), err)
+		}
+		if i%4096 == 4095 {
+			if err := l.DeleteBefore(ctx, l.EndOffset()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkTailProcess(b *testing.B) {
+	benchTail(b, conformance.StartProcess(b, os.Args[0], -1))
+}
+
+func BenchmarkTailProcessCached(b *testing.B) {
+	benchTail(b, conformance.StartProcess(b, os.Args[0], 0))
 }
