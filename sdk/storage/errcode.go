@@ -13,8 +13,8 @@ import (
 )
 
 // ErrUnavailable means a storage plugin process was not there to answer:
-// it died during the call, it is being restarted after a crash, or it
-// could not be started. It wraps ErrClosed, so the broker answers
+// it died during the call, it hung and was killed, it is being restarted
+// after a crash, or it could not be started. It wraps ErrClosed, so the broker answers
 // NOT_LEADER_OR_FOLLOWER (6), which clients retry after refreshing their
 // metadata; by then the host has restarted the plugin and reopened the
 // partition. An Append that fails this way may or may not have been stored
@@ -93,7 +93,7 @@ func fromStatus(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("storage plugin: %s: %w", op, err)
 	}
 	switch {
-	case errors.Is(err, plugin.ErrCrashed), errors.Is(err, plugin.ErrStart):
+	case errors.Is(err, plugin.ErrCrashed), errors.Is(err, plugin.ErrStart), errors.Is(err, plugin.ErrHung):
 		return fmt.Errorf("storage plugin: %s: %w: %w", op, ErrUnavailable, err)
 	case errors.Is(err, plugin.ErrClosed):
 		return fmt.Errorf("storage plugin: %s: %w: %w", op, ErrClosed, err)

@@ -69,7 +69,8 @@ func TestContextErrorsCrossTheBoundary(t *testing.T) {
 
 func TestProcessFailuresAreRetriable(t *testing.T) {
 	crash := &plugin.CrashError{Kind: plugin.KindStorage, Name: "file", Err: status.Error(codes.Unavailable, "connection reset")}
-	for _, err := range []error{crash, fmt.Errorf("x: %w", plugin.ErrStart), status.Error(codes.Unavailable, "gone")} {
+	hung := fmt.Errorf("%w: no answer: %w", plugin.ErrHung, status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	for _, err := range []error{crash, hung, fmt.Errorf("x: %w", plugin.ErrStart), status.Error(codes.Unavailable, "gone")} {
 		got := fromStatus(context.Background(), "append", err)
 		if !errors.Is(got, ErrUnavailable) || !errors.Is(got, ErrClosed) {
 			t.Errorf("%v became %v, want ErrUnavailable (and so ErrClosed)", err, got)

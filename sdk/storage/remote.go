@@ -173,7 +173,8 @@ func (b *PluginBackend) fail(ctx context.Context, op string, p *PartitionID, err
 	if p != nil {
 		op += " " + p.String()
 	}
-	if b.proc != nil && errors.Is(err, plugin.ErrCrashed) && b.restarting.CompareAndSwap(false, true) {
+	dead := errors.Is(err, plugin.ErrCrashed) || errors.Is(err, plugin.ErrHung)
+	if b.proc != nil && dead && b.restarting.CompareAndSwap(false, true) {
 		go func() {
 			defer b.restarting.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
