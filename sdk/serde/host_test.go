@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/runnel-io/runnel/sdk/plugin"
 	"github.com/runnel-io/runnel/sdk/serde"
 	"github.com/runnel-io/runnel/sdk/serde/conformance"
@@ -36,9 +39,12 @@ type upper struct{}
 
 func (upper) Describe(context.Context) (plugin.Description, error) { return crashy.Info, nil }
 func (upper) Close() error                                         { return nil }
-func (upper) Encode(_ context.Context, in [][]byte) ([][]byte, error) {
+func (upper) Encode(ctx context.Context, in [][]byte) ([][]byte, error) {
 	return serde.Batch(in, func(v []byte) ([]byte, error) {
 		switch string(v) {
+		case `"trace"`:
+			// The trace the host's call belongs to, as the plugin sees it.
+			return json.Marshal(trace.SpanContextFromContext(ctx).TraceID().String())
 		case `"crash"`:
 			os.Exit(3)
 		case `"panic"`:
@@ -159,6 +165,27 @@ func TestCrashedPluginRestarts(t *testing.T) {
 	var be *serde.BatchError
 	if !errors.As(err, &be) || be.Records[0].Field != "word" || be.Records[0].Reason != "bad word" {
 		t.Errorf("bad value: %v", err)
+	}
+}
+
+func TestTraceContextReachesThePlugin(t *testing.T) {
+	dir := pluginDir(t)
+	ctx := context.Background()
+	s, err := loader(dir).Open(ctx, "crashy", serde.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(ctx)
+	sctx, span := tp.Tracer("test").Start(ctx, "produce")
+	defer span.End()
+	out, err := s.Encode(sctx, [][]byte{[]byte(`"trace"`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"` + span.SpanContext().TraceID().String() + `"`; string(out[0]) != want {
+		t.Errorf("the plugin saw trace %s, the host's is %s", out[0], want)
 	}
 }
 
