@@ -52,9 +52,11 @@ fail are reported with their line numbers, and the exit code is then 1.
 
 The separator may be written with escapes: '\t' is a tab.
 
-` + serdeHelp + ` With tsv and --serde-opt header=true, the first line
-is the header and is skipped. A line whose value the serializer rejects is
-reported with its line number and the field.`,
+` + serdeHelp + `
+
+With tsv and --serde-opt header=true, the first line is the header and is
+skipped. A line whose value the serializer rejects is reported with its
+line number and the field.`,
 		Example: `  echo hello | runnel produce --topic demo
   printf 'user1\t{"n":1}\nuser2\t{"n":2}\n' | runnel produce --topic demo --key-separator '\t'
   runnel produce --topic demo --file events.txt --acks 1 --compression zstd
