@@ -160,7 +160,6 @@ func (l *Loader) start(ctx context.Context, f plugin.Found, cfg Config) (Serde, 
 			if err := c.configure(ctx, cfg); err != nil {
 				return fmt.Errorf("configure: %w", err)
 			}
-			ps.info = d
 			return nil
 		},
 		Backoff:     l.Backoff,
@@ -189,7 +188,6 @@ func (b *builtin) Describe(context.Context) (plugin.Description, error) { return
 // processSerde is a serializer running as a supervised plugin process.
 type processSerde struct {
 	proc     *plugin.Process[*client]
-	info     plugin.Description
 	maxBytes int
 }
 
