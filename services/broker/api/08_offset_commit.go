@@ -10,8 +10,8 @@ import (
 // OffsetCommit: v0-8.
 //
 // v1 adds the generation, the member id and a commit timestamp per
-// partition; v2 replaces the timestamp with a retention time (ignored:
-// offsets.retention.minutes applies, as since Kafka 2.1); v3 adds
+// partition; v2 replaces the timestamp with a retention time (ignored here:
+// offsets.retention.minutes applies to every commit); v3 adds
 // ThrottleMillis; v5 drops the retention time; v6 (KIP-320) carries the
 // leader epoch; v7 (KIP-345) group.instance.id; v8 is flexible. Offsets go
 // to __consumer_offsets in Kafka's schemas (key v1, value v3) whatever
