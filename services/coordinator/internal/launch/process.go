@@ -437,20 +437,30 @@ func (c *Cluster) Close() error {
 }
 
 // Leader returns the member whose srvr answer says "leader", or the only
-// member of a standalone cluster.
+// member of a standalone cluster. Right after a leader dies the survivors
+// may still call themselves followers while they elect, so it keeps asking
+// until one leads or the members' ready timeout passes.
 func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 	if len(c.Members) == 1 {
 		return c.Members[0], nil
 	}
-	for _, m := range c.Members {
-		if !m.Running() {
-			continue
+	ctx, cancel := context.WithTimeout(ctx, c.Members[0].readyTimeout)
+	defer cancel()
+	for {
+		for _, m := range c.Members {
+			if !m.Running() {
+				continue
+			}
+			if mode, err := m.Mode(ctx); err == nil && mode == "leader" {
+				return m, nil
+			}
 		}
-		if mode, err := m.Mode(ctx); err == nil && mode == "leader" {
-			return m, nil
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("launch: no member of %s reports mode leader", c.Dir)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return nil, fmt.Errorf("launch: no member of %s reports mode leader", c.Dir)
 }
 
 // Logs returns the tail of every member's log, each under a header, for a
