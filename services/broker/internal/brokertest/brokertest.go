@@ -281,15 +281,15 @@ func ZooKeeper(t testing.TB) *Process {
 
 // BrokerOptions configure StartBroker.
 type BrokerOptions struct {
-	ID       int
-	DataDir  string   // default: a new temporary directory
-	Storage  string   // default: file
+	ID      int
+	DataDir string // default: a new temporary directory
+	Storage string // default: file
 	// StoragePlugin runs the storage backend as this plugin process (file
 	// or memory, built from the plugins module); default:
 	// $RUNNEL_TEST_STORAGE_PLUGIN, so the whole suite can run that way.
 	StoragePlugin string
-	Settings []string // --config values
-	Args     []string // more flags
+	Settings      []string // --config values
+	Args          []string // more flags
 }
 
 // StartBroker starts the runnel-broker binary against coordinator and waits
