@@ -194,7 +194,7 @@ func (p *Process[T]) Do(ctx context.Context, fn func(ctx context.Context, impl T
 		p.hung(c)
 		return fmt.Errorf("%w: %s plugin %q (%s) gave no answer in %s; it was killed and starts again on the next call: %w",
 			ErrHung, p.cfg.Kind, p.cfg.Name, p.cfg.Path, p.cfg.CallTimeout, err)
-	case ctx.Err() == nil && transportFailure(err) && waitExited(c, 2*time.Second):
+	case ctx.Err() == nil && transportFailure(err) && waitExited(c, 5*time.Second):
 		return p.crashed(c, err)
 	}
 	return err

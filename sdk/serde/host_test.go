@@ -143,7 +143,7 @@ func TestCrashedPluginRestarts(t *testing.T) {
 	}
 	// A process that stops answering is killed after the call timeout.
 	hl := loader(dir)
-	hl.CallTimeout = 300 * time.Millisecond
+	hl.CallTimeout = time.Second
 	hs, err := hl.Open(ctx, "crashy", serde.Config{})
 	if err != nil {
 		t.Fatal(err)
