@@ -62,6 +62,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 SERDE_PROTO_DIR := sdk/serde/serdev1
+STORAGE_PROTO_DIR := sdk/storage/storagev1
 
 generate:
 	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install -y protobuf-compiler"; exit 1; }
@@ -71,10 +72,14 @@ generate:
 		--go_out=$(SERDE_PROTO_DIR) --go_opt=paths=source_relative \
 		--go-grpc_out=$(SERDE_PROTO_DIR) --go-grpc_opt=paths=source_relative \
 		$(SERDE_PROTO_DIR)/serde.proto
+	PATH="$(GOBIN_DIR):$$PATH" protoc --proto_path=$(STORAGE_PROTO_DIR) \
+		--go_out=$(STORAGE_PROTO_DIR) --go_opt=paths=source_relative \
+		--go-grpc_out=$(STORAGE_PROTO_DIR) --go-grpc_opt=paths=source_relative \
+		$(STORAGE_PROTO_DIR)/storage.proto
 
 # Regenerates and fails when the committed generated code differs.
 check-generate: generate
-	@git diff --exit-code -- '$(SERDE_PROTO_DIR)/*.pb.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- '$(SERDE_PROTO_DIR)/*.pb.go' '$(STORAGE_PROTO_DIR)/*.pb.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
