@@ -92,6 +92,10 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			return
 		}
 		g = newGroup(req.Group, p, c.clock.Now())
+		if !g.supports(req.ProtocolType, protocols) {
+			fail(kerr.InconsistentGroupProtocol.Code) // and leave no empty group behind
+			return
+		}
 		c.groups[req.Group] = g
 	}
 	if g.state == stateDead {
