@@ -180,11 +180,17 @@ func (p *Process[T]) Do(ctx context.Context, fn func(ctx context.Context, impl T
 		return err
 	}
 	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	bounded := false
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > p.cfg.CallTimeout {
 		callCtx, cancel = context.WithTimeout(ctx, p.cfg.CallTimeout)
+		bounded = true
 	}
 	err = fn(callCtx, impl)
-	timedOut := ctx.Err() == nil && callCtx.Err() != nil
+	// The plugin's side of the call (told the deadline by gRPC) may give
+	// up a moment before callCtx's own timer fires, so its
+	// DeadlineExceeded counts too.
+	timedOut := bounded && ctx.Err() == nil &&
+		(callCtx.Err() != nil || status.Code(err) == codes.DeadlineExceeded)
 	cancel()
 	switch {
 	case err == nil:

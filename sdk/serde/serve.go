@@ -28,8 +28,10 @@ func TestConn(t testing.TB, p Plugin, cfg Config) Serde {
 	p.Info = p.description()
 	c, srv := goplugin.TestPluginGRPCConn(t, false, PluginSets(&p)[ProtocolVersion])
 	t.Cleanup(func() {
-		c.Close()
+		// Server first: closing the client first asks the server to stop
+		// itself (go-plugin's controller), and two concurrent Stops race.
 		srv.Stop()
+		c.Close()
 	})
 	raw, err := c.Dispense(pluginKey)
 	if err != nil {
