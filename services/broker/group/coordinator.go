@@ -420,12 +420,13 @@ func (c *Coordinator) heartbeat(g *group, m *member) {
 }
 
 func (c *Coordinator) armSession(g *group, m *member, d time.Duration) {
-	var stop func() bool
-	stop = c.clock.AfterFunc(d, func() {
+	m.sessionSeq++
+	seq := m.sessionSeq
+	m.sessionStop = c.clock.AfterFunc(d, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if m.sessionStop == nil || c.groups[g.id] != g || g.members[m.id] != m {
-			return // stopped or replaced meanwhile
+		if m.sessionStop == nil || m.sessionSeq != seq || c.groups[g.id] != g || g.members[m.id] != m {
+			return // stopped, re-armed or replaced meanwhile
 		}
 		m.sessionStop = nil
 		now := c.clock.Now()
@@ -440,7 +441,6 @@ func (c *Coordinator) armSession(g *group, m *member, d time.Duration) {
 			c.removeMember(context.Background(), g, m, "session timeout")
 		}
 	})
-	m.sessionStop = stop
 }
 
 // removeMember takes a member out (it left, was fenced or timed out) and

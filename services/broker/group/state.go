@@ -102,6 +102,7 @@ type member struct {
 
 	deadline    time.Time   // session deadline, moved by every heartbeat
 	sessionStop func() bool // the session timer, nil when none runs
+	sessionSeq  int         // tells the current session timer from stale ones
 	isNew       bool        // joined during the current join phase
 }
 
