@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/runnel-io/runnel/sdk"
 )
@@ -66,5 +67,30 @@ func TestAdmin(t *testing.T) {
 	}
 	if err := adm.DeleteTopic(ctx, "t"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestAutomaticCommit(t *testing.T) {
+	seeds := fakeCluster(t, 1, "auto")
+	ctx := ctxT(t)
+	p, _ := sdk.NewProducer(sdk.Bytes(), sdk.String(), sdk.Brokers(seeds...), sdk.DefaultTopic("auto"), sdk.Retries(3))
+	if _, err := p.SendSync(ctx, sdk.Message[[]byte, string]{Value: "a"}, sdk.Message[[]byte, string]{Value: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Close(ctx)
+	c, err := sdk.NewConsumer(sdk.Bytes(), sdk.String(), sdk.Brokers(seeds...), sdk.Topics("auto"), sdk.Group("auto-g"), sdk.FromBeginning(), sdk.AutoCommitInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, ctx, c, 2)
+	// Close commits what was polled, without a Commit call.
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm, _ := sdk.NewAdmin(sdk.Brokers(seeds...))
+	defer adm.Close()
+	committed, err := adm.CommittedOffsets(ctx, "auto-g")
+	if err != nil || committed["auto"][0] != 2 {
+		t.Errorf("committed %v, %v; want offset 2", committed, err)
 	}
 }

@@ -69,6 +69,8 @@ type cfg struct {
 	linger          time.Duration
 	compression     []kgo.CompressionCodec
 	manualPartition bool
+	retries         int
+	retriesSet      bool
 
 	// consumer
 	group       string
@@ -81,6 +83,7 @@ type cfg struct {
 	onRevoked   func(context.Context, map[string][]int32)
 	onLost      func(context.Context, map[string][]int32)
 	maxPollRecs int
+	commitEvery time.Duration
 }
 
 func newCfg[O Opt](opts []O) *cfg {
@@ -149,6 +152,13 @@ func DeliveryTimeout(d time.Duration) ProducerOpt {
 	return producerOnly{func(c *cfg) { c.deliveryTimeout = d }}
 }
 
+// Retries bounds how many times a failed write of a record is retried
+// (default: until DeliveryTimeout, or forever without one). Retries are
+// safe with idempotence: the broker drops duplicates.
+func Retries(n int) ProducerOpt {
+	return producerOnly{func(c *cfg) { c.retries, c.retriesSet = n, true }}
+}
+
 // Linger waits up to d for more records before sending a batch (default
 // 0: send as soon as possible; batches still form under load).
 func Linger(d time.Duration) ProducerOpt { return producerOnly{func(c *cfg) { c.linger = d }} }
@@ -191,6 +201,12 @@ func StartAt(o kgo.Offset) ConsumerOpt {
 // ManualCommit turns automatic commits off: offsets are committed only by
 // Commit and CommitPolled.
 func ManualCommit() ConsumerOpt { return consumerOnly{func(c *cfg) { c.manual = true }} }
+
+// AutoCommitInterval sets how often automatic commits happen (default 5s);
+// they also happen on rebalance and Close.
+func AutoCommitInterval(d time.Duration) ConsumerOpt {
+	return consumerOnly{func(c *cfg) { c.commitEvery = d }}
+}
 
 // OnAssigned runs when the group gives this consumer partitions.
 func OnAssigned(fn func(ctx context.Context, assigned map[string][]int32)) ConsumerOpt {

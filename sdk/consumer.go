@@ -126,6 +126,8 @@ func NewConsumer[K, V any](keys Codec[K], values Codec[V], opts ...ConsumerOpt) 
 		)
 		if c.manual {
 			ko = append(ko, kgo.DisableAutoCommit())
+		} else if c.commitEvery > 0 {
+			ko = append(ko, kgo.AutoCommitInterval(c.commitEvery))
 		}
 	}
 	cl, err := kgo.NewClient(append(ko, c.kgoOpts...)...)

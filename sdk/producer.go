@@ -124,6 +124,9 @@ func NewProducer[K, V any](keys Codec[K], values Codec[V], opts ...ProducerOpt) 
 	if c.deliveryTimeout > 0 {
 		ko = append(ko, kgo.RecordDeliveryTimeout(c.deliveryTimeout))
 	}
+	if c.retriesSet {
+		ko = append(ko, kgo.RecordRetries(c.retries))
+	}
 	if c.linger > 0 {
 		ko = append(ko, kgo.ProducerLinger(c.linger))
 	}
