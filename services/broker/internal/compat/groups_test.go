@@ -56,8 +56,9 @@ func committed(t *testing.T, ctx context.Context, c *cluster, groupID, topic str
 	return out
 }
 
-// TestKcatBalancedConsumers runs two kcat -G members on one topic: the
-// partitions are split between them, and every record is read once.
+// TestKcatBalancedConsumers runs two kcat -G members (librdkafka's
+// roundrobin assignor) on one topic: the partitions are split between
+// them, and every record is read once.
 func TestKcatBalancedConsumers(t *testing.T) {
 	kcat := brokertest.Kcat(t)
 	c := startCluster(t, brokertest.BrokerOptions{Settings: groupSettings})
@@ -73,7 +74,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	stderr := map[int]*bytes.Buffer{}
 	for m := 0; m < 2; m++ {
 		cmd := exec.CommandContext(ctx, kcat, "-b", c.broker.Addr, "-G", "kcat-balanced", topic, "-q", "-u", "-f", "%p %o %s\n",
-			"-X", "session.timeout.ms=6000", "-X", "auto.offset.reset=earliest")
+			"-X", "session.timeout.ms=6000", "-X", "auto.offset.reset=earliest", "-X", "partition.assignment.strategy=roundrobin")
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +107,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 			return false
 		}
 		g := d["kcat-balanced"]
-		if g.State != "Stable" || len(g.Members) != 2 {
+		if g.State != "Stable" || len(g.Members) != 2 || g.Protocol != "roundrobin" {
 			return false
 		}
 		for _, m := range g.Members {
@@ -627,8 +628,8 @@ func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama
 	return nil
 }
 
-// TestSaramaConsumerGroup consumes with sarama's consumer group (its own
-// range assignor and offset manager) and checks its commits.
+// TestSaramaConsumerGroup consumes with sarama's consumer group (its
+// sticky assignor and offset manager) and checks its commits.
 func TestSaramaConsumerGroup(t *testing.T) {
 	c := startCluster(t, brokertest.BrokerOptions{Settings: groupSettings})
 	ctx := brokertest.Context(t, 2*time.Minute)
@@ -641,6 +642,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 	cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	cg, err := sarama.NewConsumerGroup([]string{c.broker.Addr}, "sarama-group", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -662,6 +664,9 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		defer h.mu.Unlock()
 		return len(h.seen) == 300
 	})
+	if d, err := kadm.NewClient(c.client(t)).DescribeGroups(ctx, "sarama-group"); err != nil || d["sarama-group"].Protocol != "sticky" {
+		t.Errorf("sarama group protocol %q (%v), want sticky", d["sarama-group"].Protocol, err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("sarama consume: %v", err)
