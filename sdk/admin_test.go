@@ -78,7 +78,7 @@ func TestAutomaticCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close(ctx)
-	c, err := sdk.NewConsumer(sdk.Bytes(), sdk.String(), sdk.Brokers(seeds...), sdk.Topics("auto"), sdk.Group("auto-g"), sdk.FromBeginning(), sdk.AutoCommitInterval(50*time.Millisecond))
+	c, err := sdk.NewConsumer(sdk.Bytes(), sdk.String(), sdk.Brokers(seeds...), sdk.Topics("auto"), sdk.Group("auto-g"), sdk.FromBeginning(), sdk.AutoCommitInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,7 +202,8 @@ func StartAt(o kgo.Offset) ConsumerOpt {
 // Commit and CommitPolled.
 func ManualCommit() ConsumerOpt { return consumerOnly{func(c *cfg) { c.manual = true }} }
 
-// AutoCommitInterval sets how often automatic commits happen (default 5s);
+// AutoCommitInterval sets how often automatic commits happen (default 5s,
+// at least 100ms);
 // they also happen on rebalance and Close.
 func AutoCommitInterval(d time.Duration) ConsumerOpt {
 	return consumerOnly{func(c *cfg) { c.commitEvery = d }}
