@@ -45,6 +45,7 @@ func (c *fakeCluster) sync() error {
 	if c.groups != nil {
 		var led []int32
 		if t, ok := c.Topic(group.Topic); ok {
+			c.groups.SetPartitions(int32(len(t.Partitions)))
 			for _, p := range t.Partitions {
 				led = append(led, p.ID)
 			}

@@ -304,3 +304,30 @@ func TestIdempotentProduceErrors(t *testing.T) {
 		t.Fatalf("next: %+v", r)
 	}
 }
+
+// TestOffsetsTopicCreatedByHand: a __consumer_offsets created with another
+// partition count than offsets.topic.num.partitions decides where groups
+// live, as in Kafka.
+func TestOffsetsTopicCreatedByHand(t *testing.T) {
+	h, c := newHandlers(t, "memory", map[string]string{"offsets.topic.num.partitions": "4", "group.initial.rebalance.delay.ms": "0"})
+	if r := createTopic(t, h, group.Topic, 3, map[string]string{"cleanup.policy": "compact"}); r.ErrorCode != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p := int32(0); p < 3; p++ {
+		for !c.groups.Loaded(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d never loaded", p)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// "a" hashes to 47: partition 3 of 4, but 2 of 3.
+	if group.PartitionFor("a", 3) != 2 || c.groups.PartitionFor("a") != 2 {
+		t.Fatalf("partition of a: %d", c.groups.PartitionFor("a"))
+	}
+	j := serve[*kmsg.JoinGroupResponse](t, h, joinReq(3, "a", ""))
+	if j.ErrorCode != 0 || j.Generation != 1 {
+		t.Fatalf("join: %+v", j)
+	}
+}

@@ -116,13 +116,20 @@ func PartitionFor(groupID string, partitions int32) int32 {
 	return h % partitions
 }
 
-// SetPartitions sets how many partitions __consumer_offsets has, when the
-// topic exists with another count than configured; call it before Sync.
+// SetPartitions sets how many partitions __consumer_offsets has: an
+// existing topic's count decides where groups live, whatever
+// offsets.topic.num.partitions says (as in Kafka). A change moves groups,
+// so every group is dropped, to be loaded again by the next Sync.
 func (c *Coordinator) SetPartitions(n int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n > 0 {
-		c.cfg.Partitions = n
+	if n <= 0 || n == c.cfg.Partitions {
+		return
+	}
+	c.log.Info("__consumer_offsets has another partition count than configured", "partitions", n, "configured", c.cfg.Partitions)
+	c.cfg.Partitions = n
+	for p := range c.parts {
+		c.unload(p)
 	}
 }
 

@@ -155,11 +155,6 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	if err := b.store.Start(ctx); err != nil {
 		return err
 	}
-	if t, ok := b.store.Topic(group.Topic); ok && len(t.Partitions) > 0 {
-		// An existing topic's partition count decides where groups live,
-		// whatever offsets.topic.num.partitions says now (as in Kafka).
-		b.groups.SetPartitions(int32(len(t.Partitions)))
-	}
 	b.store.OnChange(b.sync)
 	if err := b.replicas.Sync(ctx, b.store.Topics()); err != nil {
 		return err
@@ -210,6 +205,7 @@ func (b *Broker) sync() {
 func (b *Broker) syncGroups() {
 	var led []int32
 	if t, ok := b.store.Topic(group.Topic); ok && !t.Deleting {
+		b.groups.SetPartitions(int32(len(t.Partitions)))
 		for _, p := range t.Partitions {
 			if p.Leader == int32(b.cfg.ID) && b.replicas.Partition(group.Topic, p.ID) != nil {
 				led = append(led, p.ID)
