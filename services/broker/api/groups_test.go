@@ -322,11 +322,11 @@ func TestOffsetsTopicCreatedByHand(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	// "a" hashes to 47: partition 3 of 4, but 2 of 3.
-	if group.PartitionFor("a", 3) != 2 || c.groups.PartitionFor("a") != 2 {
-		t.Fatalf("partition of a: %d", c.groups.PartitionFor("a"))
+	// "my-group" is in partition 2 of 4, but 0 of 3.
+	if group.PartitionFor("my-group", 4) != 2 || c.groups.PartitionFor("my-group") != 0 {
+		t.Fatalf("partition of my-group: %d", c.groups.PartitionFor("my-group"))
 	}
-	j := serve[*kmsg.JoinGroupResponse](t, h, joinReq(3, "a", ""))
+	j := serve[*kmsg.JoinGroupResponse](t, h, joinReq(3, "my-group", ""))
 	if j.ErrorCode != 0 || j.Generation != 1 {
 		t.Fatalf("join: %+v", j)
 	}
