@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestTopicFallsBackToBrokerThenDefault(t *testing.T) {
@@ -75,5 +76,38 @@ func TestStorageConfig(t *testing.T) {
 	}
 	if d := b.Topic(nil).Storage("/d"); d.FlushMessages != 0 {
 		t.Fatalf("Kafka's default flush.messages (never) must leave flushing to the OS, got %d", d.FlushMessages)
+	}
+}
+
+func TestGroupAndCleanerSettings(t *testing.T) {
+	b, err := NewBroker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.OffsetsTopicPartitions != 50 || b.OffsetsRetention != 7*24*time.Hour || b.GroupMinSessionTimeout != 6*time.Second ||
+		b.GroupMaxSessionTimeout != 30*time.Minute || b.GroupInitialRebalanceDelay != 3*time.Second || !b.CleanerEnable ||
+		b.CleanerBackoff != 15*time.Second || b.OffsetsTopicSegmentBytes != 100<<20 || b.OffsetMetadataMaxBytes != 4096 ||
+		b.ProducerIDExpiration != 24*time.Hour {
+		t.Fatalf("Kafka's defaults: %+v", b)
+	}
+	b, err = NewBroker(map[string]string{"offsets.topic.num.partitions": "3", "offsets.retention.minutes": "5",
+		"group.initial.rebalance.delay.ms": "0", "log.cleaner.enable": "false"})
+	if err != nil || b.OffsetsTopicPartitions != 3 || b.OffsetsRetention != 5*time.Minute || b.GroupInitialRebalanceDelay != 0 || b.CleanerEnable {
+		t.Fatalf("settings: %+v %v", b, err)
+	}
+	for _, bad := range []map[string]string{
+		{"offsets.topic.num.partitions": "0"},
+		{"group.min.session.timeout.ms": "9000", "group.max.session.timeout.ms": "8000"},
+	} {
+		if _, err := NewBroker(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	tc := b.Topic(map[string]string{"cleanup.policy": "compact,delete", "min.cleanable.dirty.ratio": "0.25"})
+	if !tc.Compact() || !tc.Delete() || tc.MinCleanableDirtyRatio != 0.25 || tc.DeleteRetentionMs != 86400000 {
+		t.Fatalf("topic %+v", tc)
+	}
+	if err := CheckTopic(map[string]string{"min.cleanable.dirty.ratio": "1.5"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ratio 1.5: %v", err)
 	}
 }
