@@ -116,11 +116,13 @@ func fromStatus(ctx context.Context, op string, err error) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("storage plugin: %s: %s: %w", op, st.Message(), cerr)
 		}
-		if st.Code() == codes.Canceled {
-			return fmt.Errorf("storage plugin: %s: %s: %w", op, st.Message(), context.Canceled)
-		}
-		return fmt.Errorf("storage plugin: %s: %s: %w", op, st.Message(), context.DeadlineExceeded)
-	case codes.Unavailable:
+		// The call ended while its context lives on: the plugin's side of
+		// it was cut, which only a broken connection does.
+		return fmt.Errorf("storage plugin: %s: %w: %s", op, ErrUnavailable, st.Message())
+	case codes.Unavailable, codes.Internal, codes.Unknown:
+		// gRPC's own codes for a connection that failed (a plugin's answer
+		// carries a detail, or code Aborted): the process is dying or gone,
+		// and the supervisor had not seen it exit yet.
 		return fmt.Errorf("storage plugin: %s: %w: %s", op, ErrUnavailable, st.Message())
 	}
 	return fmt.Errorf("storage plugin: %s: %s", op, st.Message())

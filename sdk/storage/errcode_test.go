@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -57,8 +58,19 @@ func TestContextErrorsCrossTheBoundary(t *testing.T) {
 		if status.Code(st) != c.code {
 			t.Fatalf("%v: code %v", c.err, status.Code(st))
 		}
-		if got := fromStatus(context.Background(), "read", st); !errors.Is(got, c.err) {
+		// The caller's context ended too: its error.
+		cctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if c.err == context.DeadlineExceeded {
+			cctx, cancel = context.WithDeadline(context.Background(), time.Now())
+			defer cancel()
+		}
+		if got := fromStatus(cctx, "read", st); !errors.Is(got, c.err) {
 			t.Fatalf("%v: host error %v", c.err, got)
+		}
+		// It did not: the connection was cut under the call.
+		if got := fromStatus(context.Background(), "read", st); !errors.Is(got, ErrUnavailable) {
+			t.Fatalf("%v with a live context: host error %v", c.err, got)
 		}
 	}
 	// A call cut short by the host's own context reports that context's error.
@@ -69,8 +81,9 @@ func TestContextErrorsCrossTheBoundary(t *testing.T) {
 
 func TestProcessFailuresAreRetriable(t *testing.T) {
 	crash := &plugin.CrashError{Kind: plugin.KindStorage, Name: "file", Err: status.Error(codes.Unavailable, "connection reset")}
+	broken := []error{status.Error(codes.Internal, "stream terminated by RST_STREAM"), status.Error(codes.Unknown, "EOF")}
 	hung := fmt.Errorf("%w: no answer: %w", plugin.ErrHung, status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
-	for _, err := range []error{crash, hung, fmt.Errorf("x: %w", plugin.ErrStart), status.Error(codes.Unavailable, "gone")} {
+	for _, err := range append(broken, crash, hung, fmt.Errorf("x: %w", plugin.ErrStart), status.Error(codes.Unavailable, "gone")) {
 		got := fromStatus(context.Background(), "append", err)
 		if !errors.Is(got, ErrUnavailable) || !errors.Is(got, ErrClosed) {
 			t.Errorf("%v became %v, want ErrUnavailable (and so ErrClosed)", err, got)
