@@ -443,18 +443,9 @@ func (db *DB) setData(t *Txn, req jute.Record, record bool) (jute.Record, jute.E
 	if !ok {
 		return nil, jute.ErrMarshallingError
 	}
-	if !validPath(r.Path) {
-		return nil, jute.ErrBadArguments
-	}
-	n := db.nodes[r.Path]
-	if n == nil {
-		return nil, jute.ErrNoNode
-	}
-	if !checkACL(n.acl, jute.PermWrite, t.Auth) {
-		return nil, jute.ErrNoAuth
-	}
-	if r.Version != -1 && r.Version != n.st.version {
-		return nil, jute.ErrBadVersion
+	n, code := db.versioned(r.Path, r.Version, jute.PermWrite, t.Auth)
+	if code != jute.ErrOK {
+		return nil, code
 	}
 	if record {
 		db.undo = append(db.undo, undoEntry{kind: undoSetData, n: n, st: n.st, data: n.data})
@@ -509,20 +500,30 @@ func (db *DB) check(t *Txn, req jute.Record) (jute.Record, jute.Err) {
 	if !ok {
 		return nil, jute.ErrMarshallingError
 	}
-	if !validPath(r.Path) {
+	if _, code := db.versioned(r.Path, r.Version, jute.PermRead, t.Auth); code != jute.ErrOK {
+		return nil, code
+	}
+	return &jute.Empty{}, jute.ErrOK
+}
+
+// versioned finds the node an operation on its data version targets, in
+// ZooKeeper's order of checks: a valid path, an existing node, perm granted
+// by its ACL, then the expected version (-1 matches any).
+func (db *DB) versioned(path string, version, perm int32, auth []jute.Id) (*node, jute.Err) {
+	if !validPath(path) {
 		return nil, jute.ErrBadArguments
 	}
-	n := db.nodes[r.Path]
+	n := db.nodes[path]
 	if n == nil {
 		return nil, jute.ErrNoNode
 	}
-	if !checkACL(n.acl, jute.PermRead, t.Auth) {
+	if !checkACL(n.acl, perm, auth) {
 		return nil, jute.ErrNoAuth
 	}
-	if r.Version != -1 && r.Version != n.st.version {
+	if version != -1 && version != n.st.version {
 		return nil, jute.ErrBadVersion
 	}
-	return &jute.Empty{}, jute.ErrOK
+	return n, jute.ErrOK
 }
 
 // deleteContainer removes a container or TTL node that still qualifies at
