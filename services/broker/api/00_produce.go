@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/replica"
@@ -29,7 +31,25 @@ import (
 // keys. acks=0 gets no response at all. Sequence numbers of idempotent
 // producers are checked per partition (package replica): a retried batch
 // is acknowledged at its first offset without being written again.
+//
+// acks=all (-1) needs the ISR to hold min.insync.replicas before the
+// append (NOT_ENOUGH_REPLICAS), then waits, off the connection's reading
+// goroutine, until every ISR member has the records: the high watermark
+// passes them. A wait that outlasts the request's timeout answers
+// REQUEST_TIMED_OUT, a leadership that moves meanwhile
+// NOT_LEADER_OR_FOLLOWER, and an ISR that shrank below
+// min.insync.replicas meanwhile NOT_ENOUGH_REPLICAS_AFTER_APPEND, as in
+// Kafka. The records stay in the log in every case (the producer retries,
+// and idempotence keeps the retry from doubling them).
 func init() { regKey(kmsg.Produce, 3, 9, (*Handlers).produce) }
+
+// pendingAck is an acks=all partition whose records are appended but not
+// yet on the whole ISR.
+type pendingAck struct {
+	sp  *kmsg.ProduceResponseTopicPartition
+	p   *replica.Partition
+	res replica.AppendResult
+}
 
 func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 	req := r.Msg.(*kmsg.ProduceRequest)
@@ -37,6 +57,7 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 	now := h.now().UnixMilli()
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	var pending []pendingAck
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -50,8 +71,12 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 				err = kerr.InvalidRequiredAcks
 			} else {
 				var res replica.AppendResult
-				res, err = h.produceTo(ctx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
+				var p *replica.Partition
+				p, res, err = h.produceTo(ctx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+				if err == nil && req.Acks == -1 && !p.Replicated(res.LastOffset) {
+					pending = append(pending, pendingAck{p: p, res: res})
+				}
 			}
 			if err != nil {
 				sp.ErrorCode = errCode(err)
@@ -63,6 +88,9 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
+			if n := len(pending); n > 0 && pending[n-1].sp == nil {
+				pending[n-1].sp = &st.Partitions[len(st.Partitions)-1]
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -77,38 +105,75 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 		r.Respond(nil)
 		return
 	}
+	if len(pending) == 0 {
+		r.Respond(resp)
+		return
+	}
+	go h.awaitReplication(ctx, r, req, resp, pending)
+}
+
+// awaitReplication answers an acks=all produce once its partitions are
+// on their whole ISRs, or failed to get there within the request timeout.
+func (h *Handlers) awaitReplication(ctx context.Context, r *wire.Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, pending []pendingAck) {
+	var span trace.Span
+	if r.Span != nil {
+		ctx, span = r.Span.TracerProvider().Tracer("github.com/runnel-io/runnel/services/broker/api").Start(
+			trace.ContextWithSpan(ctx, r.Span), "replicate", trace.WithAttributes(attribute.Int("runnel.partitions", len(pending))))
+		defer span.End()
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
+	for _, pa := range pending {
+		if err := pa.p.WaitReplicated(wctx, pa.res.LastOffset, pa.res.LeaderEpoch); err != nil {
+			if ctx.Err() != nil {
+				r.Fail(ctx.Err()) // the connection is closing
+				return
+			}
+			pa.sp.ErrorCode = errCode(err)
+			if errors.Is(err, context.DeadlineExceeded) {
+				pa.sp.ErrorCode = kerr.RequestTimedOut.Code
+			}
+			if req.Version >= 8 {
+				pa.sp.ErrorMessage = errMessage(err)
+			}
+			if span != nil {
+				span.RecordError(err)
+			}
+		}
+	}
 	r.Respond(resp)
 }
 
-func (h *Handlers) produceTo(ctx context.Context, topic string, partition int32, records []byte, acks int16, now int64) (replica.AppendResult, error) {
+func (h *Handlers) produceTo(ctx context.Context, topic string, partition int32, records []byte, acks int16, now int64) (*replica.Partition, replica.AppendResult, error) {
 	res := replica.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	p, err := h.partition(topic, partition)
 	if errors.Is(err, kerr.UnknownTopicOrPartition) && h.broker.AutoCreateTopics {
 		if _, ok := h.cluster.Topic(topic); !ok {
 			if _, err = h.autoCreate(ctx, topic); err != nil {
-				return res, err
+				return nil, res, err
 			}
 			p, err = h.partition(topic, partition)
 		}
 	}
 	if err != nil {
-		return res, err
+		return nil, res, err
 	}
 	if topic == group.Topic {
 		// Only the group coordinator writes there (Kafka refuses clients
 		// too): a stray record could corrupt every group's state.
-		return res, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topic)
+		return nil, res, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topic)
 	}
 	info, err := replica.ValidateProduce(records, p.Config().MaxMessageBytes)
 	if err != nil {
-		return res, err
+		return nil, res, err
 	}
 	if p.Config().Compact() {
 		// Compaction keeps the latest record per key: a record without
 		// one could never be compacted, so Kafka refuses it.
 		if err := replica.CheckKeys(records); err != nil {
-			return res, err
+			return nil, res, err
 		}
 	}
-	return p.Append(ctx, records, info, acks, now)
+	res, err = p.Append(ctx, records, info, acks, now)
+	return p, res, err
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,6 +32,11 @@ import (
 // Any partition error answers at once. Batches of file-backed logs are sent
 // straight from the segment files (sendfile, through wire.Region); other
 // backends' bytes are copied into the response.
+//
+// A fetch with a replica id (>= 0) comes from a follower broker: it reads
+// up to the log end offset rather than the high watermark, and its fetch
+// offset is the follower's log end offset, which moves the high watermark
+// and the ISR (replica.Partition.FollowerFetch).
 func init() { regKey(kmsg.Fetch, 4, 12, (*Handlers).fetch) }
 
 func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
@@ -47,6 +53,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
 			attrs = append(attrs, attribute.String("messaging.destination.name", req.Topics[0].Topic))
 		}
 		r.Span.SetAttributes(attrs...)
+	}
+	if req.ReplicaID >= 0 {
+		h.followerFetch(req)
 	}
 	res := h.fetchOnce(ctx, req)
 	if res.failed || res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(res.parts) == 0 {
@@ -90,6 +99,22 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) {
 	}()
 }
 
+// followerFetch records a follower's fetch offsets, once per request (the
+// later passes of a long poll are not new fetches). Errors are answered by
+// fetchOnce, which meets the same partitions.
+func (h *Handlers) followerFetch(req *kmsg.FetchRequest) {
+	now := h.now()
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if p, err := h.partition(rt.Topic, rp.Partition); err == nil && checkEpoch(p, rp.CurrentLeaderEpoch) == nil {
+				if err := p.FollowerFetch(req.ReplicaID, rp.FetchOffset, now); err != nil {
+					h.log.Debug("follower fetch", "topic", rt.Topic, "partition", rp.Partition, "replica", req.ReplicaID, "err", err)
+				}
+			}
+		}
+	}
+}
+
 // fetchResult is one pass over a fetch's partitions.
 type fetchResult struct {
 	resp    *kmsg.FetchResponse
@@ -118,6 +143,10 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) fetchR
 		remaining = 1<<31 - 1
 	}
 	id := rand.Uint64()
+	bound := replica.ToHighWatermark
+	if req.ReplicaID >= 0 {
+		bound = replica.ToLogEnd
+	}
 	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
@@ -132,12 +161,15 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) fetchR
 			if err == nil {
 				err = checkEpoch(p, rp.CurrentLeaderEpoch)
 			}
+			if err == nil && req.ReplicaID >= 0 && !slices.Contains(p.State().Replicas, req.ReplicaID) {
+				err = replica.ErrNotReplica
+			}
 			if err == nil {
 				res.parts = append(res.parts, p)
 				limit := min(int(rp.PartitionMaxBytes), remaining)
 				first := res.bytes == 0
 				if limit > 0 || first {
-					err = h.readInto(ctx, &res, &sp, p, rp.FetchOffset, max(limit, 1), first, id)
+					err = h.readInto(ctx, &res, &sp, p, rp.FetchOffset, max(limit, 1), first, id, bound)
 					remaining = int(req.MaxBytes) - res.bytes
 					if req.MaxBytes < 0 {
 						remaining = 1<<31 - 1 - res.bytes
@@ -166,9 +198,9 @@ func (h *Handlers) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) fetchR
 // the log is file-backed, else as bytes. Beyond the first non-empty
 // partition, data over limit is dropped (KIP-74's exception is for the
 // first only).
-func (h *Handlers) readInto(ctx context.Context, res *fetchResult, sp *kmsg.FetchResponseTopicPartition, p *replica.Partition, offset int64, limit int, first bool, id uint64) error {
+func (h *Handlers) readInto(ctx context.Context, res *fetchResult, sp *kmsg.FetchResponseTopicPartition, p *replica.Partition, offset int64, limit int, first bool, id uint64, bound replica.Bound) error {
 	max32 := int32(min(limit, 1<<31-1))
-	if region, ok, err := p.ReadFile(ctx, offset, max32); ok {
+	if region, ok, err := p.ReadFile(ctx, offset, max32, bound); ok {
 		if err != nil {
 			return err
 		}
@@ -183,7 +215,7 @@ func (h *Handlers) readInto(ctx context.Context, res *fetchResult, sp *kmsg.Fetc
 		res.bytes += int(region.Len)
 		return nil
 	}
-	r, err := p.Read(ctx, offset, max32)
+	r, err := p.Read(ctx, offset, max32, bound)
 	if err != nil {
 		return err
 	}

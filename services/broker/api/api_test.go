@@ -227,6 +227,8 @@ func TestApiVersionsAdvertisesTheRegistry(t *testing.T) {
 	}
 	want := map[int16][2]int16{0: {3, 9}, 1: {4, 12}, 2: {1, 5}, 3: {0, 9}, 18: {0, 3}, 19: {0, 7}, 20: {0, 5}, 21: {0, 2},
 		22: {0, 4}, 23: {2, 4}, 32: {0, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1},
+		// The controller's APIs.
+		7: {1, 3}, 43: {0, 2}, 45: {0, 0}, 46: {0, 0},
 		// The group APIs, each from version 0 (librdkafka needs that).
 		8: {0, 8}, 9: {0, 8}, 10: {0, 4}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 5}, 16: {0, 4}, 42: {0, 2}, 47: {0, 0}}
 	if !maps.Equal(got, want) {

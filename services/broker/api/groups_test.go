@@ -211,7 +211,7 @@ func TestGroupLifecycleOverTheWire(t *testing.T) {
 	// Everything went to the group's partition of __consumer_offsets as
 	// Kafka's records: commits, group metadata, tombstones.
 	rp := c.replicas.Partition(group.Topic, group.PartitionFor("g", 4))
-	rr, err := rp.Read(context.Background(), 0, 1<<20)
+	rr, err := rp.Read(context.Background(), 0, 1<<20, replica.ToHighWatermark)
 	if err != nil {
 		t.Fatal(err)
 	}

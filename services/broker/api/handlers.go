@@ -18,8 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/controller"
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 	"github.com/runnel-io/runnel/services/broker/replica"
@@ -51,13 +50,14 @@ type Cluster interface {
 
 // Handlers serves the Kafka APIs; it implements wire.Handler.
 type Handlers struct {
-	self     int32
-	cluster  Cluster
-	replicas *replica.Manager
-	groups   *group.Coordinator
-	broker   *config.Broker
-	log      *slog.Logger
-	now      func() time.Time
+	self       int32
+	cluster    Cluster
+	replicas   *replica.Manager
+	controller *controller.Controller
+	groups     *group.Coordinator
+	broker     *config.Broker
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // Params are New's inputs. Logger and Now may be nil; without Groups the
@@ -66,10 +66,13 @@ type Params struct {
 	BrokerID int32
 	Cluster  Cluster
 	Replicas *replica.Manager
-	Groups   *group.Coordinator
-	Broker   *config.Broker
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Controller serves the controller's APIs (ControlledShutdown,
+	// ElectLeaders, the reassignments); nil answers NOT_CONTROLLER.
+	Controller *controller.Controller
+	Groups     *group.Coordinator
+	Broker     *config.Broker
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // New returns the handlers.
@@ -80,7 +83,7 @@ func New(p Params) *Handlers {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Handlers{self: p.BrokerID, cluster: p.Cluster, replicas: p.Replicas, groups: p.Groups, broker: p.Broker,
+	return &Handlers{self: p.BrokerID, cluster: p.Cluster, replicas: p.Replicas, controller: p.Controller, groups: p.Groups, broker: p.Broker,
 		log: p.Logger.With("component", "api"), now: p.Now}
 }
 
@@ -152,8 +155,14 @@ func errCode(err error) int16 {
 		return 0
 	case errors.As(err, &ke):
 		return ke.Code
-	case errors.Is(err, replica.ErrNotLeader):
+	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrNotReplica):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, controller.ErrStaleBrokerEpoch):
+		return kerr.StaleBrokerEpoch.Code
+	case errors.Is(err, controller.ErrUnknownBroker):
+		return kerr.BrokerNotAvailable.Code
 	case errors.Is(err, replica.ErrOffsetOutOfRange), errors.Is(err, storage.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, replica.ErrNotEnoughReplicas):
@@ -226,29 +235,14 @@ func (h *Handlers) collision(name string) string {
 	return ""
 }
 
-// assign spreads partitions over the live brokers round-robin from a random
-// start, replica j of partition i on broker (start+i+j) mod n, as Kafka's
-// rack-unaware assignment does.
-func (h *Handlers) assign(first, partitions int32, rf int16) ([][]int32, error) {
-	brokers := h.cluster.Brokers()
-	if int(rf) > len(brokers) || rf < 1 {
-		return nil, fmt.Errorf("%w: replication factor %d with %d live brokers", kerr.InvalidReplicationFactor, rf, len(brokers))
+// assign places replicas of partitions first to first+count-1 on the live
+// brokers, rack-aware when brokers have racks (controller.Assign).
+func (h *Handlers) assign(first, count int32, rf int16) ([][]int32, error) {
+	a, err := controller.Assign(h.cluster.Brokers(), first, count, rf, nil)
+	if errors.Is(err, controller.ErrReplicationFactor) {
+		return nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 	}
-	ids := make([]int32, len(brokers))
-	for i, b := range brokers {
-		ids[i] = b.ID
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	start := rand.IntN(len(ids))
-	out := make([][]int32, partitions)
-	for i := range out {
-		r := make([]int32, rf)
-		for j := range r {
-			r[j] = ids[(start+int(first)+i+j)%len(ids)]
-		}
-		out[i] = r
-	}
-	return out, nil
+	return a, err
 }
 
 // autoCreate creates a topic with the broker defaults (num.partitions,

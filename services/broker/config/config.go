@@ -186,13 +186,19 @@ var TopicDefs = sortDefs([]Def{
 // settings are known too, through TopicDefs).
 var BrokerDefs = sortDefs([]Def{
 	{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
 	{Name: "broker.id", Type: TypeInt, Default: "-1", ReadOnly: true},
+	{Name: "controlled.shutdown.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
+	{Name: "controlled.shutdown.max.retries", Type: TypeInt, Default: "3", ReadOnly: true, check: atLeast(0)},
+	{Name: "controlled.shutdown.retry.backoff.ms", Type: TypeLong, Default: "5000", ReadOnly: true, check: atLeast(0)},
 	{Name: "default.replication.factor", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
 	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", ReadOnly: true, check: atLeast(0)},
 	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", ReadOnly: true, check: atLeast(1)},
 	{Name: "group.max.size", Type: TypeInt, Default: "2147483647", ReadOnly: true, check: atLeast(1)},
 	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", ReadOnly: true, check: atLeast(1)},
+	{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", ReadOnly: true, check: atLeast(1)},
+	{Name: "leader.imbalance.per.broker.percentage", Type: TypeInt, Default: "10", ReadOnly: true, check: atLeast(0)},
 	{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", ReadOnly: true, check: atLeast(0)},
 	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", ReadOnly: true, check: atLeast(1 << 10)},
 	{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true", ReadOnly: true},
@@ -209,7 +215,13 @@ var BrokerDefs = sortDefs([]Def{
 	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", ReadOnly: true, check: atLeast(1)},
 	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", ReadOnly: true, check: atLeast(storage.BatchHeaderSize)},
 	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", ReadOnly: true, check: atLeast(1)},
-	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", ReadOnly: true},
+	{Name: "offsets.commit.timeout.ms", Type: TypeInt, Default: "5000", ReadOnly: true, check: atLeast(1)},
+	{Name: "replica.fetch.backoff.ms", Type: TypeInt, Default: "1000", ReadOnly: true, check: atLeast(0)},
+	{Name: "replica.fetch.max.bytes", Type: TypeInt, Default: "1048576", ReadOnly: true, check: atLeast(0)},
+	{Name: "replica.fetch.min.bytes", Type: TypeInt, Default: "1", ReadOnly: true, check: atLeast(1)},
+	{Name: "replica.fetch.response.max.bytes", Type: TypeInt, Default: "10485760", ReadOnly: true, check: atLeast(0)},
+	{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", ReadOnly: true, check: atLeast(0)},
+	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", ReadOnly: true, check: atLeast(1)},
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", ReadOnly: true, check: atLeast(1)},
 	{Name: "zookeeper.session.timeout.ms", Type: TypeInt, Default: "18000", ReadOnly: true, check: atLeast(1)},
 })
@@ -287,6 +299,23 @@ type Broker struct {
 	CleanerBackoff          time.Duration
 	CleanerDedupeBufferSize int64
 	ProducerIDExpiration    time.Duration
+
+	// Replication (replica.*), the controller's leader balancing
+	// (auto.leader.rebalance.enable, leader.imbalance.*) and controlled
+	// shutdown (controlled.shutdown.*).
+	ReplicaLagTimeMax              time.Duration
+	ReplicaFetchWaitMax            time.Duration
+	ReplicaFetchMinBytes           int32
+	ReplicaFetchMaxBytes           int32
+	ReplicaFetchResponseMaxBytes   int32
+	ReplicaFetchBackoff            time.Duration
+	OffsetsCommitTimeout           time.Duration
+	AutoLeaderRebalance            bool
+	LeaderImbalanceCheckInterval   time.Duration
+	LeaderImbalancePerBrokerPct    int32
+	ControlledShutdown             bool
+	ControlledShutdownMaxRetries   int32
+	ControlledShutdownRetryBackoff time.Duration
 }
 
 // NewBroker parses broker settings given as key=value (server.properties
@@ -340,6 +369,19 @@ func NewBroker(settings map[string]string) (*Broker, error) {
 	b.CleanerBackoff = ms("log.cleaner.backoff.ms")
 	b.CleanerDedupeBufferSize = b.int("log.cleaner.dedupe.buffer.size")
 	b.ProducerIDExpiration = ms("producer.id.expiration.ms")
+	b.ReplicaLagTimeMax = ms("replica.lag.time.max.ms")
+	b.ReplicaFetchWaitMax = ms("replica.fetch.wait.max.ms")
+	b.ReplicaFetchMinBytes = int32(b.int("replica.fetch.min.bytes"))
+	b.ReplicaFetchMaxBytes = int32(b.int("replica.fetch.max.bytes"))
+	b.ReplicaFetchResponseMaxBytes = int32(b.int("replica.fetch.response.max.bytes"))
+	b.ReplicaFetchBackoff = ms("replica.fetch.backoff.ms")
+	b.OffsetsCommitTimeout = ms("offsets.commit.timeout.ms")
+	b.AutoLeaderRebalance = b.Value("auto.leader.rebalance.enable") == "true"
+	b.LeaderImbalanceCheckInterval = time.Duration(b.int("leader.imbalance.check.interval.seconds")) * time.Second
+	b.LeaderImbalancePerBrokerPct = int32(b.int("leader.imbalance.per.broker.percentage"))
+	b.ControlledShutdown = b.Value("controlled.shutdown.enable") == "true"
+	b.ControlledShutdownMaxRetries = int32(b.int("controlled.shutdown.max.retries"))
+	b.ControlledShutdownRetryBackoff = ms("controlled.shutdown.retry.backoff.ms")
 	if b.GroupMinSessionTimeout > b.GroupMaxSessionTimeout {
 		return nil, fmt.Errorf("%w: group.min.session.timeout.ms %d is above group.max.session.timeout.ms %d", ErrInvalid,
 			b.GroupMinSessionTimeout.Milliseconds(), b.GroupMaxSessionTimeout.Milliseconds())
@@ -463,6 +505,9 @@ type Topic struct {
 	MaxMessageBytes    int32
 	LogAppendTime      bool
 	MinInsyncReplicas  int32
+	// UncleanLeaderElection lets the controller elect a replica outside
+	// the ISR when no ISR member is alive, losing what only the ISR had.
+	UncleanLeaderElection bool
 
 	// Compaction (cleanup.policy=compact): how long tombstones stay
 	// readable, the share of uncleaned bytes that makes a log worth
@@ -519,6 +564,8 @@ func (b *Broker) Topic(overrides map[string]string) Topic {
 		MaxMessageBytes:    int32(num("max.message.bytes")),
 		LogAppendTime:      get("message.timestamp.type") == LogAppendTime,
 		MinInsyncReplicas:  int32(num("min.insync.replicas")),
+
+		UncleanLeaderElection: get("unclean.leader.election.enable") == "true",
 
 		DeleteRetentionMs:      num("delete.retention.ms"),
 		MinCleanableDirtyRatio: ratio,

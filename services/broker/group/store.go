@@ -35,6 +35,9 @@ type ReplicaStore struct {
 	Replicas *replica.Manager
 	// Now stamps the records; nil means time.Now.
 	Now func() time.Time
+	// CommitTimeout bounds the wait for the ISR to have a write
+	// (offsets.commit.timeout.ms); zero means 5 s.
+	CommitTimeout time.Duration
 }
 
 var _ Store = (*ReplicaStore)(nil)
@@ -61,7 +64,20 @@ func (s *ReplicaStore) Append(ctx context.Context, partition int32, records []re
 	batch := replica.BuildBatch(ts, records)
 	info := replica.BatchInfo{Records: int32(len(records)), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 		LastDelta: int32(len(records) - 1), MaxTimestamp: ts}
-	if _, err := rp.Append(ctx, batch, info, -1, ts); err != nil {
+	res, err := rp.Append(ctx, batch, info, -1, ts)
+	if err == nil && !rp.Replicated(res.LastOffset) {
+		timeout := s.CommitTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err = rp.WaitReplicated(wctx, res.LastOffset, res.LeaderEpoch)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %v", kerr.RequestTimedOut, err)
+		}
+	}
+	if err != nil {
 		// Kafka's mapping of a failed write of the group coordinator.
 		switch {
 		case errors.Is(err, replica.ErrNotLeader), errors.Is(err, storage.ErrClosed):
@@ -75,15 +91,17 @@ func (s *ReplicaStore) Append(ctx context.Context, partition int32, records []re
 	return nil
 }
 
-// Load reads the partition from its log start offset.
+// Load reads the partition from its log start offset to its log end
+// offset, as Kafka's group coordinator loads: a new leader's high
+// watermark may still lag records every ISR member has.
 func (s *ReplicaStore) Load(ctx context.Context, partition int32, fn func(key, value []byte) error) error {
 	rp, err := s.partition(partition)
 	if err != nil {
 		return err
 	}
 	offset := rp.LogStartOffset()
-	for offset < rp.HighWatermark() {
-		r, err := rp.Read(ctx, offset, 1<<20)
+	for offset < rp.LogEndOffset() {
+		r, err := rp.Read(ctx, offset, 1<<20, replica.ToLogEnd)
 		if err != nil {
 			return fmt.Errorf("group: load %s-%d at %d: %w", Topic, partition, offset, err)
 		}

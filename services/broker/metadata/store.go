@@ -46,9 +46,13 @@ type Store struct {
 	clusterID    string
 	controllerID int32
 	ctrlEpoch    int32
-	brokers      map[int32]Broker
-	topics       map[string]*Topic
-	listeners    []func()
+	// ctrlEpochVersion is the znode version of /controller_epoch this
+	// broker wrote when it became controller: its controller writes check
+	// it (fencing).
+	ctrlEpochVersion int32
+	brokers          map[int32]Broker
+	topics           map[string]*Topic
+	listeners        []func()
 
 	writeMu sync.Mutex // serializes this broker's metadata writes
 
@@ -59,7 +63,12 @@ type Store struct {
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
 
-	dirty  chan string
+	// Keys of cached metadata a watch reported as changed, coalesced:
+	// a key already pending is not queued twice.
+	pendingMu sync.Mutex
+	pending   map[string]bool
+	dirty     chan struct{}
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -91,7 +100,7 @@ func New(cfg Config) (*Store, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Store{cfg: cfg, log: cfg.Logger.With("component", "metadata"), chroot: chroot,
 		controllerID: -1, brokers: map[int32]Broker{}, topics: map[string]*Topic{},
-		dirty: make(chan string, 1024), ctx: ctx, cancel: cancel, watches: map[string]uint64{}}, nil
+		pending: map[string]bool{}, dirty: make(chan struct{}, 1), ctx: ctx, cancel: cancel, watches: map[string]uint64{}}, nil
 }
 
 // ParseConnect splits a connect string into servers and a chroot ("" for
@@ -301,12 +310,12 @@ func (s *Store) elect() error {
 	_, err := s.conn.Create(s.p("/controller"), body, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	switch {
 	case err == nil:
-		epoch, err := s.bumpControllerEpoch()
+		epoch, version, err := s.bumpControllerEpoch()
 		if err != nil {
 			return err
 		}
 		s.mu.Lock()
-		s.controllerID, s.ctrlEpoch = self, epoch
+		s.controllerID, s.ctrlEpoch, s.ctrlEpochVersion = self, epoch, version
 		s.mu.Unlock()
 		s.log.Info("elected controller", "broker", self, "controller_epoch", epoch)
 		if err := s.onControllerElected(); err != nil {
@@ -334,26 +343,28 @@ func (s *Store) elect() error {
 	return nil
 }
 
-func (s *Store) bumpControllerEpoch() (int32, error) {
+// bumpControllerEpoch increments /controller_epoch and returns the new
+// epoch and the znode version that holds it.
+func (s *Store) bumpControllerEpoch() (int32, int32, error) {
 	for {
 		data, st, err := s.conn.Get(s.p("/controller_epoch"))
 		if errors.Is(err, zk.ErrNoNode) {
 			if _, err := s.conn.Create(s.p("/controller_epoch"), []byte("1"), 0, zk.WorldACL(zk.PermAll)); err == nil {
-				return 1, nil
+				return 1, 0, nil
 			} else if !errors.Is(err, zk.ErrNodeExists) {
-				return 0, fmt.Errorf("metadata: create /controller_epoch: %w", err)
+				return 0, 0, fmt.Errorf("metadata: create /controller_epoch: %w", err)
 			}
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("metadata: read /controller_epoch: %w", err)
+			return 0, 0, fmt.Errorf("metadata: read /controller_epoch: %w", err)
 		}
 		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		n++
-		if _, err := s.conn.Set(s.p("/controller_epoch"), []byte(strconv.Itoa(n)), st.Version); err == nil {
-			return int32(n), nil
+		if nst, err := s.conn.Set(s.p("/controller_epoch"), []byte(strconv.Itoa(n)), st.Version); err == nil {
+			return int32(n), nst.Version, nil
 		} else if !errors.Is(err, zk.ErrBadVersion) {
-			return 0, fmt.Errorf("metadata: update /controller_epoch: %w", err)
+			return 0, 0, fmt.Errorf("metadata: update /controller_epoch: %w", err)
 		}
 	}
 }
@@ -441,11 +452,48 @@ func (s *Store) watch(id, key string, ch <-chan zk.Event) {
 		if ev.Type == zk.EventNotWatching {
 			return // session gone: setup re-arms everything
 		}
-		select {
-		case s.dirty <- key:
-		case <-s.ctx.Done():
-		}
+		s.markDirty(key)
 	}()
+}
+
+// markDirty queues key for the refresh loop unless it is already queued.
+func (s *Store) markDirty(key string) {
+	s.pendingMu.Lock()
+	s.pending[key] = true
+	s.pendingMu.Unlock()
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// takeDirty returns the queued keys, brokers and topic lists first (a
+// topic's partitions are read after the list that names it).
+func (s *Store) takeDirty() []string {
+	s.pendingMu.Lock()
+	keys := slices.Collect(maps.Keys(s.pending))
+	clear(s.pending)
+	s.pendingMu.Unlock()
+	rank := func(k string) int {
+		switch {
+		case k == "controller":
+			return 0
+		case k == "brokers":
+			return 1
+		case k == "topics":
+			return 2
+		case strings.HasPrefix(k, "topic:"):
+			return 3
+		}
+		return 4
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
 }
 
 // sessionLoop redoes setup when the session expired and a new one began.
@@ -485,38 +533,47 @@ func (s *Store) refreshLoop() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case key := <-s.dirty:
-			var err error
-			kind, name, _ := strings.Cut(key, ":")
-			switch kind {
-			case "brokers":
-				err = s.loadBrokers()
-				if err == nil && s.IsController() {
-					err = s.electLeaders(nil)
-				}
-			case "topics":
-				err = s.loadTopicList()
-			case "topic":
-				err = s.loadTopic(name)
-			case "deletions":
-				err = s.loadDeletions()
-			case "controller":
-				err = s.elect()
-			}
-			if err != nil && s.ctx.Err() == nil {
-				s.log.Warn("metadata refresh failed", "key", key, "err", err)
-				if !errors.Is(err, zk.ErrNoNode) {
-					time.AfterFunc(time.Second, func() {
-						select {
-						case s.dirty <- key:
-						default:
-						}
-					})
+		case <-s.dirty:
+			for _, key := range s.takeDirty() {
+				if err := s.refresh(key); err != nil && s.ctx.Err() == nil {
+					s.log.Warn("metadata refresh failed", "key", key, "err", err)
+					if !errors.Is(err, zk.ErrNoNode) {
+						time.AfterFunc(time.Second, func() { s.markDirty(key) })
+					}
 				}
 			}
 			s.notify()
 		}
 	}
+}
+
+// refresh re-reads what one dirty key names.
+func (s *Store) refresh(key string) error {
+	kind, name, _ := strings.Cut(key, ":")
+	switch kind {
+	case "brokers":
+		return s.loadBrokers()
+	case "topics":
+		return s.loadTopicList()
+	case "topic":
+		_, err := s.readTopic(name)
+		return err
+	case "state":
+		i := strings.LastIndexByte(name, ':')
+		if i < 0 {
+			return nil
+		}
+		p, err := strconv.Atoi(name[i+1:])
+		if err != nil {
+			return nil
+		}
+		return s.loadState(name[:i], int32(p))
+	case "deletions":
+		return s.loadDeletions()
+	case "controller":
+		return s.elect()
+	}
+	return nil
 }
 
 // OnChange registers f to run after every change of the cached metadata
@@ -598,7 +655,7 @@ func (s *Store) loadTopicList() error {
 		_, known := s.topics[n]
 		s.mu.RUnlock()
 		if !known {
-			if err := s.loadTopic(n); err != nil {
+			if _, err := s.readTopic(n); err != nil {
 				return err
 			}
 		}
@@ -635,21 +692,11 @@ type configJSON struct {
 	Config  map[string]string `json:"config"`
 }
 
-// loadTopic re-reads one topic and, on the controller, elects leaders
-// for its partitions that need one.
-func (s *Store) loadTopic(name string) error {
-	t, err := s.readTopic(name)
-	if err != nil || t == nil || !s.IsController() {
-		return err
-	}
-	return s.electLeaders(t)
-}
-
 // readTopic re-reads one topic (assignment, partition states, config) into
 // the cache and re-arms its watches; a topic that is gone leaves the cache
 // (and nil is returned).
 func (s *Store) readTopic(name string) (*Topic, error) {
-	data, _, err := s.getW(s.p("/brokers/topics/"+name), "topic:"+name)
+	data, tst, err := s.getW(s.p("/brokers/topics/"+name), "topic:"+name)
 	if errors.Is(err, zk.ErrNoNode) {
 		s.mu.Lock()
 		delete(s.topics, name)
@@ -663,28 +710,16 @@ func (s *Store) readTopic(name string) (*Topic, error) {
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("metadata: topic %s assignment %q: %w", name, data, err)
 	}
-	t := &Topic{Name: name, Partitions: make([]Partition, len(a.Partitions)), Config: map[string]string{}}
+	t := &Topic{Name: name, Partitions: make([]Partition, len(a.Partitions)), Config: map[string]string{}, Version: tst.Version}
 	for k, replicas := range a.Partitions {
 		id, err := strconv.Atoi(k)
 		if err != nil || id < 0 || id >= len(a.Partitions) {
 			return nil, fmt.Errorf("metadata: topic %s has partition %q out of sequence", name, k)
 		}
-		p := Partition{Topic: name, ID: int32(id), Replicas: replicas, Leader: -1}
-		sd, st, err := s.getW(s.p(statePath(name, int32(id))), "topic:"+name)
-		switch {
-		case err == nil:
-			var v stateJSON
-			if err := json.Unmarshal(sd, &v); err != nil {
-				return nil, fmt.Errorf("metadata: %s state %q: %w", statePath(name, int32(id)), sd, err)
-			}
-			p.Leader, p.LeaderEpoch, p.ISR, p.ControllerEpoch, p.StateVersion = v.Leader, v.LeaderEpoch, v.ISR, v.ControllerEpoch, st.Version
-		case errors.Is(err, zk.ErrNoNode):
-			// Not elected yet: the controller creates the state. Watch
-			// for its creation.
-			s.existsW(s.p(statePath(name, int32(id))), "topic:"+name)
-			p.StateVersion = -1
-		default:
-			return nil, fmt.Errorf("metadata: read %s: %w", statePath(name, int32(id)), err)
+		p := Partition{Topic: name, ID: int32(id), Replicas: replicas, Leader: -1,
+			Adding: a.AddingReplicas[k], Removing: a.RemovingReplicas[k]}
+		if err := s.readState(&p); err != nil {
+			return nil, err
 		}
 		t.Partitions[id] = p
 	}
@@ -707,6 +742,58 @@ func (s *Store) readTopic(name string) (*Topic, error) {
 	s.topics[name] = t
 	s.mu.Unlock()
 	return t, nil
+}
+
+// readState reads a partition's state znode into p and watches it (or,
+// while the controller has not created it, its creation).
+func (s *Store) readState(p *Partition) error {
+	path := s.p(statePath(p.Topic, p.ID))
+	key := "state:" + p.Topic + ":" + strconv.Itoa(int(p.ID))
+	sd, st, err := s.getW(path, key)
+	switch {
+	case err == nil:
+		var v stateJSON
+		if err := json.Unmarshal(sd, &v); err != nil {
+			return fmt.Errorf("metadata: %s state %q: %w", statePath(p.Topic, p.ID), sd, err)
+		}
+		p.Leader, p.LeaderEpoch, p.ISR, p.ControllerEpoch, p.StateVersion = v.Leader, v.LeaderEpoch, v.ISR, v.ControllerEpoch, st.Version
+	case errors.Is(err, zk.ErrNoNode):
+		s.existsW(path, key)
+		p.Leader, p.LeaderEpoch, p.ISR, p.StateVersion = -1, 0, nil, -1
+	default:
+		return fmt.Errorf("metadata: read %s: %w", statePath(p.Topic, p.ID), err)
+	}
+	return nil
+}
+
+// loadState re-reads one partition's state into the cached topic (a copy
+// replaces it: handed-out topics are never modified).
+func (s *Store) loadState(topic string, id int32) error {
+	t, ok := s.Topic(topic)
+	if !ok || id < 0 || int(id) >= len(t.Partitions) {
+		return nil // the topic's own reload covers it
+	}
+	p := t.Partitions[id]
+	if err := s.readState(&p); err != nil {
+		return err
+	}
+	s.replacePartition(topic, p)
+	return nil
+}
+
+// replacePartition swaps one partition of a cached topic for p, unless the
+// cache holds a newer state of it already.
+func (s *Store) replacePartition(topic string, p Partition) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[topic]
+	if !ok || int(p.ID) >= len(t.Partitions) || t.Partitions[p.ID].StateVersion > p.StateVersion {
+		return
+	}
+	nt := *t
+	nt.Partitions = slices.Clone(t.Partitions)
+	nt.Partitions[p.ID] = p
+	s.topics[topic] = &nt
 }
 
 func statePath(topic string, p int32) string {

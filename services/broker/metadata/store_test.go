@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,13 +68,11 @@ func TestStoreTopicsAndWatches(t *testing.T) {
 		tp, _ := b.Topic("t")
 		return len(tp.Partitions) == 3 && tp.Partitions[2].Leader == 1
 	})
-	// Broker 1 leaves: the controller moves to 2, which elects new leaders
-	// for 1's partitions with a bumped leader epoch.
+	// Broker 1 leaves: the controller office moves to 2 (package
+	// controller elects the new leaders).
 	a.Close()
-	waitUntil(t, "b becomes controller and leader", func() bool {
-		tp, _ := b.Topic("t")
-		return b.IsController() && tp.Partitions[0].Leader == 2 && tp.Partitions[0].LeaderEpoch == 1 && len(tp.Partitions[0].ISR) == 1
-	})
+	waitUntil(t, "b becomes controller", b.IsController)
+	waitUntil(t, "b sees broker 1 gone", func() bool { return len(b.Brokers()) == 1 })
 	if err := b.DeleteTopic(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +106,65 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestControllerWritesAreFenced checks Kafka 2.x's fencing: once another
+// broker has become controller (and bumped /controller_epoch), a former
+// controller that still believes in its office cannot write partition
+// states; conditional state versions turn away writes computed from a
+// stale state.
+func TestControllerWritesAreFenced(t *testing.T) {
+	coord := brokertest.Coordinator(t)
+	ctx := context.Background()
+	a := startStore(t, coord.Addr+"/fence", 1)
+	b := startStore(t, coord.Addr+"/fence", 2)
+	if err := a.CreateTopic(ctx, Spec{Name: "t", Assignment: [][]int32{{1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := mustTopic(t, a, "t").Partitions[0]
+	change := func(leader, epoch int32, version int32) []TopicChange {
+		return []TopicChange{{Topic: "t", States: []StateChange{{Partition: 0, Leader: leader, LeaderEpoch: epoch, ISR: []int32{1, 2}, Version: version}}}}
+	}
+	if err := a.WriteAsController(ctx, change(2, p.LeaderEpoch+1, p.StateVersion)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteAsController(ctx, change(1, p.LeaderEpoch+2, p.StateVersion)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("write from a stale state version: %v, want ErrConflict", err)
+	}
+	if err := b.WriteAsController(ctx, change(1, p.LeaderEpoch+2, p.StateVersion+1)); !errors.Is(err, ErrNotController) {
+		t.Fatalf("write by a non-controller: %v, want ErrNotController", err)
+	}
+	// b takes the office; a is made to believe it still holds it.
+	if err := b.conn.Delete(b.p("/controller"), -1); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "b becomes controller", b.IsController)
+	a.mu.Lock()
+	a.controllerID = 1
+	a.mu.Unlock()
+	cur := mustTopic(t, b, "t").Partitions[0]
+	if err := a.WriteAsController(ctx, change(1, cur.LeaderEpoch+1, cur.StateVersion)); !errors.Is(err, ErrNotController) {
+		t.Fatalf("write by a zombie controller: %v, want ErrNotController", err)
+	}
+	if got := mustTopic(t, b, "t").Partitions[0]; got.Leader != 2 || got.StateVersion != cur.StateVersion {
+		t.Fatalf("the zombie's write landed: %+v", got)
+	}
+	waitUntil(t, "a learns it is not controller", func() bool { return !a.IsController() && a.ControllerID() == 2 })
+	// A leader's own ISR change is conditional on the version it holds.
+	if _, err := b.UpdateISR(ctx, "t", 0, 2, cur.LeaderEpoch, []int32{2}, cur.StateVersion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UpdateISR(ctx, "t", 0, 2, cur.LeaderEpoch, []int32{2, 1}, cur.StateVersion); !errors.Is(err, ErrConflict) {
+		t.Fatalf("ISR change from a stale version: %v, want ErrConflict", err)
+	}
+	waitUntil(t, "a sees the shrunk ISR", func() bool { return slices.Equal(mustTopic(t, a, "t").Partitions[0].ISR, []int32{2}) })
+}
+
+func mustTopic(t *testing.T, s *Store, name string) *Topic {
+	t.Helper()
+	tp, ok := s.Topic(name)
+	if !ok {
+		t.Fatalf("no topic %s", name)
+	}
+	return tp
 }

@@ -15,9 +15,10 @@ var acl = zk.WorldACL(zk.PermAll)
 
 // CreateTopic writes a new topic: its config overrides, its assignment
 // and, when this broker is the controller, each partition's first state
-// (leader = the first live replica, ISR = the live replicas, leader epoch 0).
-// The assignment and the states are created in one multi, so a watcher
-// never sees half a topic. It returns ErrTopicExists when the name is taken.
+// (see FirstState), fenced by the controller epoch. The assignment and the
+// states are created in one multi, so a watcher never sees half a topic;
+// on another broker the controller creates the states when it sees the
+// topic. It returns ErrTopicExists when the name is taken.
 func (s *Store) CreateTopic(ctx context.Context, spec Spec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -33,50 +34,103 @@ func (s *Store) CreateTopic(ctx context.Context, spec Spec) error {
 	if err := s.writeConfig(spec.Name, spec.Config, false); err != nil {
 		return err
 	}
-	a := assignmentJSON{Version: 2, Partitions: map[string][]int32{}, AddingReplicas: map[string][]int32{}, RemovingReplicas: map[string][]int32{}}
-	for i, r := range spec.Assignment {
-		a.Partitions[strconv.Itoa(i)] = r
-	}
-	body, _ := json.Marshal(a)
+	body := assignmentBody(&Assignment{Replicas: spec.Assignment})
 	ops := []any{&zk.CreateRequest{Path: topicPath, Data: body, Acl: acl}}
-	if s.IsController() {
+	fenced := false
+	if fence, ok := s.fence(); ok {
+		fenced = true
+		ops = append([]any{fence}, ops...)
 		ops = append(ops, &zk.CreateRequest{Path: topicPath + "/partitions", Acl: acl})
 		for i, replicas := range spec.Assignment {
 			ops = append(ops, s.createStateOps(spec.Name, int32(i), replicas)...)
 		}
 	}
-	if _, err := s.conn.Multi(ops...); err != nil {
-		if errors.Is(err, zk.ErrNodeExists) {
+	if err := s.multi(fenced, ops); err != nil {
+		if errors.Is(err, ErrNotController) {
+			// Lost the office meanwhile: write the topic alone and let
+			// the new controller create its states.
+			if _, err := s.conn.Create(topicPath, body, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return fmt.Errorf("metadata: create topic %s: %w", spec.Name, err)
+			}
+		} else if errors.Is(err, zk.ErrNodeExists) {
 			return fmt.Errorf("%w: %s", ErrTopicExists, spec.Name)
+		} else {
+			return fmt.Errorf("metadata: create topic %s: %w", spec.Name, err)
 		}
-		return fmt.Errorf("metadata: create topic %s: %w", spec.Name, err)
 	}
-	if err := s.loadTopic(spec.Name); err != nil {
+	if _, err := s.readTopic(spec.Name); err != nil {
 		return err
 	}
 	s.notify()
 	return nil
 }
 
+// FirstState is a new partition's first leader and ISR: the ISR is the
+// live replicas, the leader the first of them (the preferred replica when
+// it is alive), leader epoch 0. Without a live replica the leader is -1.
+func FirstState(replicas []int32, live func(int32) bool) (leader int32, isr []int32) {
+	leader, isr = -1, []int32{}
+	for _, r := range replicas {
+		if live(r) {
+			isr = append(isr, r)
+			if leader < 0 {
+				leader = r
+			}
+		}
+	}
+	return leader, isr
+}
+
 // createStateOps returns the creates of a new partition's znode and its
 // first state.
 func (s *Store) createStateOps(topic string, p int32, replicas []int32) []any {
 	live := s.liveSet()
-	st := stateJSON{Version: 1, Leader: -1, ISR: []int32{}, ControllerEpoch: s.controllerEpoch()}
-	for _, r := range replicas {
-		if live[r] {
-			st.ISR = append(st.ISR, r)
-			if st.Leader < 0 {
-				st.Leader = r
-			}
-		}
-	}
+	st := stateJSON{Version: 1, ControllerEpoch: s.controllerEpoch()}
+	st.Leader, st.ISR = FirstState(replicas, func(id int32) bool { return live[id] })
 	body, _ := json.Marshal(st)
 	base := s.p("/brokers/topics/" + topic + "/partitions/" + strconv.Itoa(int(p)))
 	return []any{
 		&zk.CreateRequest{Path: base, Acl: acl},
 		&zk.CreateRequest{Path: base + "/state", Data: body, Acl: acl},
 	}
+}
+
+// fence returns the check of /controller_epoch that every controller
+// write carries, when this broker is the controller.
+func (s *Store) fence() (*zk.CheckVersionRequest, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.controllerID != s.cfg.Self.ID {
+		return nil, false
+	}
+	return &zk.CheckVersionRequest{Path: s.p("/controller_epoch"), Version: s.ctrlEpochVersion}, true
+}
+
+// multi runs ops; with fenced, ops[0] is the controller-epoch check, and
+// its failure means another broker has become controller: the election is
+// run again and ErrNotController returned. A failed conditional update of
+// another op gives ErrConflict; other errors are returned as they are.
+func (s *Store) multi(fenced bool, ops []any) error {
+	res, err := s.conn.Multi(ops...)
+	if err == nil {
+		return nil
+	}
+	if fenced && len(res) > 0 && (errors.Is(res[0].Error, zk.ErrBadVersion) || errors.Is(res[0].Error, zk.ErrNoNode)) {
+		s.log.Warn("controller epoch moved on: another broker is controller")
+		s.mu.Lock()
+		if s.controllerID == s.cfg.Self.ID {
+			s.controllerID = -1
+		}
+		s.mu.Unlock()
+		s.markDirty("controller")
+		return ErrNotController
+	}
+	for _, r := range res {
+		if errors.Is(r.Error, zk.ErrBadVersion) {
+			return fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+	}
+	return err
 }
 
 func (s *Store) liveSet() map[int32]bool {
@@ -132,7 +186,7 @@ func (s *Store) SetTopicConfig(ctx context.Context, topic string, cfg map[string
 	if err := s.writeConfig(topic, cfg, true); err != nil {
 		return err
 	}
-	if err := s.loadTopic(topic); err != nil {
+	if _, err := s.readTopic(topic); err != nil {
 		return err
 	}
 	s.notify()
@@ -173,7 +227,9 @@ func (s *Store) AddPartitions(ctx context.Context, topic string, add [][]int32) 
 	a.Version = 2
 	body, _ := json.Marshal(a)
 	ops := []any{&zk.SetDataRequest{Path: topicPath, Data: body, Version: st.Version}}
-	if s.IsController() {
+	fence, fenced := s.fence()
+	if fenced {
+		ops = append([]any{fence}, ops...)
 		if ok, _, _ := s.conn.Exists(topicPath + "/partitions"); !ok {
 			ops = append(ops, &zk.CreateRequest{Path: topicPath + "/partitions", Acl: acl})
 		}
@@ -181,13 +237,13 @@ func (s *Store) AddPartitions(ctx context.Context, topic string, add [][]int32) 
 			ops = append(ops, s.createStateOps(topic, int32(n+i), r)...)
 		}
 	}
-	if _, err := s.conn.Multi(ops...); err != nil {
-		if errors.Is(err, zk.ErrBadVersion) {
+	if err := s.multi(fenced, ops); err != nil {
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotController) {
 			return fmt.Errorf("%w: topic %s", ErrConflict, topic)
 		}
 		return fmt.Errorf("metadata: add partitions to %s: %w", topic, err)
 	}
-	if err := s.loadTopic(topic); err != nil {
+	if _, err := s.readTopic(topic); err != nil {
 		return err
 	}
 	s.notify()
@@ -257,7 +313,8 @@ func (s *Store) deleteTree(p string) error {
 }
 
 // onControllerElected does what a new controller does first: finish
-// pending deletions and give every leaderless partition a leader.
+// pending deletions. Leaders are the controller's (package controller),
+// which hears of the election through OnChange.
 func (s *Store) onControllerElected() error {
 	names, _, err := s.conn.Children(s.p("/admin/delete_topics"))
 	if err != nil {
@@ -268,70 +325,113 @@ func (s *Store) onControllerElected() error {
 			return err
 		}
 	}
-	return s.electLeaders(nil)
+	return nil
 }
 
-// electLeaders gives a leader to each partition (of t, or of every topic
-// when t is nil) whose leader is not alive: the first live replica of the
-// ISR, with the leader epoch bumped and the ISR shrunk to the live
-// members; a partition without a state yet gets its first one. Only the
-// controller calls it. Updates are conditional on the state's version.
-func (s *Store) electLeaders(t *Topic) error {
-	topics := []*Topic{t}
-	if t == nil {
-		topics = s.Topics()
-	}
-	live := s.liveSet()
-	epoch := s.controllerEpoch()
-	for _, t := range topics {
-		if t.Deleting {
-			continue
+// WriteAsController applies the controller's changes, one fenced multi per
+// topic: it fails with ErrNotController when another broker has become
+// controller, and with ErrConflict when a state or assignment changed
+// since it was read (re-read and decide again). Topics written before a
+// failure stay written. The cache is updated before it returns.
+func (s *Store) WriteAsController(ctx context.Context, changes []TopicChange) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var errs []error
+	for _, c := range changes {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		changed := false
-		for _, p := range t.Partitions {
-			if p.StateVersion >= 0 && p.Leader >= 0 && live[p.Leader] {
+		fence, ok := s.fence()
+		if !ok {
+			return ErrNotController
+		}
+		ops := []any{fence}
+		if c.Assignment != nil {
+			ops = append(ops, &zk.SetDataRequest{Path: s.p("/brokers/topics/" + c.Topic), Data: assignmentBody(c.Assignment), Version: c.AssignmentVersion})
+		}
+		epoch := s.controllerEpoch()
+		for _, st := range c.States {
+			body, _ := json.Marshal(stateJSON{Version: 1, Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, ISR: orEmpty(st.ISR), ControllerEpoch: epoch})
+			path := s.p(statePath(c.Topic, st.Partition))
+			if st.Version < 0 {
+				base := s.p("/brokers/topics/" + c.Topic + "/partitions")
+				if ok, _, _ := s.conn.Exists(base); !ok {
+					ops = append(ops, &zk.CreateRequest{Path: base, Acl: acl})
+				}
+				if ok, _, _ := s.conn.Exists(path[:len(path)-len("/state")]); !ok {
+					ops = append(ops, &zk.CreateRequest{Path: path[:len(path)-len("/state")], Acl: acl})
+				}
+				ops = append(ops, &zk.CreateRequest{Path: path, Data: body, Acl: acl})
 				continue
 			}
-			base := s.p("/brokers/topics/" + t.Name + "/partitions/" + strconv.Itoa(int(p.ID)))
-			if p.StateVersion < 0 {
-				_ = s.ensure(base[len(s.chroot):])
-				ops := s.createStateOps(t.Name, p.ID, p.Replicas)
-				if _, err := s.conn.Create(base+"/state", ops[1].(*zk.CreateRequest).Data, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-					return fmt.Errorf("metadata: create state of %s-%d: %w", t.Name, p.ID, err)
-				}
-				changed = true
-				continue
-			}
-			st := stateJSON{Version: 1, Leader: -1, LeaderEpoch: p.LeaderEpoch + 1, ControllerEpoch: epoch, ISR: []int32{}}
-			for _, r := range p.ISR {
-				if live[r] {
-					st.ISR = append(st.ISR, r)
-				}
-			}
-			for _, r := range p.Replicas {
-				if slices.Contains(st.ISR, r) {
-					st.Leader = r
-					break
-				}
-			}
-			if st.Leader < 0 {
-				if p.Leader == -1 {
-					continue // still nobody to elect: leave it offline
-				}
-				st.ISR = p.ISR // Kafka keeps the last ISR of an offline partition
-			}
-			body, _ := json.Marshal(st)
-			if _, err := s.conn.Set(base+"/state", body, p.StateVersion); err != nil && !errors.Is(err, zk.ErrBadVersion) {
-				return fmt.Errorf("metadata: elect leader of %s-%d: %w", t.Name, p.ID, err)
-			}
-			s.log.Info("elected leader", "topic", t.Name, "partition", p.ID, "leader", st.Leader, "leader_epoch", st.LeaderEpoch)
-			changed = true
+			ops = append(ops, &zk.SetDataRequest{Path: path, Data: body, Version: st.Version})
 		}
-		if changed {
-			if _, err := s.readTopic(t.Name); err != nil {
-				return err
-			}
+		err := s.multi(true, ops)
+		if errors.Is(err, zk.ErrNodeExists) {
+			err = fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+		if errors.Is(err, ErrNotController) {
+			return err
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("metadata: controller write to %s: %w", c.Topic, err))
+		}
+		if _, rerr := s.readTopic(c.Topic); rerr != nil {
+			errs = append(errs, rerr)
 		}
 	}
-	return nil
+	s.notify()
+	return errors.Join(errs...)
+}
+
+// UpdateISR is a partition leader's change of its ISR (Kafka 2.x
+// leaders write it to ZooKeeper themselves), conditional on the state
+// version the leader holds. It returns the new version, or ErrConflict
+// when the state changed meanwhile (a new leader, or the controller's own
+// change): the leader then learns the new state from its watch.
+func (s *Store) UpdateISR(ctx context.Context, topic string, partition, leader, leaderEpoch int32, isr []int32, version int32) (int32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	t, ok := s.Topic(topic)
+	if !ok || int(partition) >= len(t.Partitions) {
+		return 0, fmt.Errorf("%w: %s", ErrNoTopic, topic)
+	}
+	cur := t.Partitions[partition]
+	body, _ := json.Marshal(stateJSON{Version: 1, Leader: leader, LeaderEpoch: leaderEpoch, ISR: orEmpty(isr), ControllerEpoch: cur.ControllerEpoch})
+	st, err := s.conn.Set(s.p(statePath(topic, partition)), body, version)
+	if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+		return 0, fmt.Errorf("%w: state of %s-%d", ErrConflict, topic, partition)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("metadata: update ISR of %s-%d: %w", topic, partition, err)
+	}
+	cur.ISR, cur.StateVersion = slices.Clone(isr), st.Version
+	s.replacePartition(topic, cur)
+	s.notify()
+	return st.Version, nil
+}
+
+// assignmentBody encodes an assignment as /brokers/topics/<t> (version 2,
+// with KIP-455's adding and removing replicas).
+func assignmentBody(a *Assignment) []byte {
+	j := assignmentJSON{Version: 2, Partitions: map[string][]int32{}, AddingReplicas: map[string][]int32{}, RemovingReplicas: map[string][]int32{}}
+	for i, r := range a.Replicas {
+		j.Partitions[strconv.Itoa(i)] = r
+	}
+	for p, r := range a.Adding {
+		j.AddingReplicas[strconv.Itoa(int(p))] = r
+	}
+	for p, r := range a.Removing {
+		j.RemovingReplicas[strconv.Itoa(int(p))] = r
+	}
+	body, _ := json.Marshal(j)
+	return body
+}
+
+func orEmpty(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/api"
 	"github.com/runnel-io/runnel/services/broker/config"
+	"github.com/runnel-io/runnel/services/broker/controller"
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 	"github.com/runnel-io/runnel/services/broker/replica"
@@ -31,6 +32,7 @@ type Broker struct {
 	backend  storage.Backend
 	store    *metadata.Store
 	replicas *replica.Manager
+	ctrl     *controller.Controller
 	groups   *group.Coordinator
 	server   *wire.Server
 	metrics  *http.Server
@@ -97,7 +99,8 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	b.replicas = replica.NewManager(replica.Params{BrokerID: int32(b.cfg.ID), DataDir: b.cfg.DataDir,
-		Backend: b.backend, Broker: b.settings, Logger: b.log})
+		Backend: b.backend, Broker: b.settings, Logger: b.log, MeterProvider: b.mp,
+		Peers: b.peerAddr, ISR: isrWriter{b}})
 	var rack *string
 	if b.cfg.Rack != "" {
 		rack = &b.cfg.Rack
@@ -125,19 +128,21 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s := b.settings
+	b.ctrl = controller.New(controller.Params{Store: b.store, Settings: s, Logger: b.log, TracerProvider: b.tp, MeterProvider: b.mp})
 	b.groups = group.New(group.Params{
 		Config: group.Config{Partitions: s.OffsetsTopicPartitions, MinSessionTimeout: s.GroupMinSessionTimeout,
 			MaxSessionTimeout: s.GroupMaxSessionTimeout, InitialRebalanceDelay: s.GroupInitialRebalanceDelay,
 			MaxGroupSize: s.GroupMaxSize, OffsetsRetention: s.OffsetsRetention,
 			RetentionCheckInterval: s.OffsetsRetentionCheckInterval, MaxMetadataBytes: s.OffsetMetadataMaxBytes},
-		Store:  &group.ReplicaStore{Replicas: b.replicas},
+		Store:  &group.ReplicaStore{Replicas: b.replicas, CommitTimeout: s.OffsetsCommitTimeout},
 		Logger: b.log,
 		PartitionExists: func(topic string, p int32) bool {
 			t, ok := b.store.Topic(topic)
 			return ok && !t.Deleting && p >= 0 && int(p) < len(t.Partitions)
 		},
 	})
-	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Groups: b.groups, Broker: b.settings, Logger: b.log})
+	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Controller: b.ctrl,
+		Groups: b.groups, Broker: b.settings, Logger: b.log})
 	b.server, err = wire.New(wire.Params{
 		Config:         wire.Config{Listener: ln, MaxRequestSize: b.settings.MaxRequestSize},
 		Logger:         b.log,
@@ -161,6 +166,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	b.syncGroups()
 	b.replicas.Start()
+	b.ctrl.Start()
 	b.groups.Start()
 	b.server.Serve()
 	if b.cfg.MetricsListen != "" && b.metricsH != nil {
@@ -218,8 +224,34 @@ func (b *Broker) syncGroups() {
 // Addr is the address clients connect to (after Start).
 func (b *Broker) Addr() string { return b.server.Addr().String() }
 
-// Stop stops serving, deregisters and closes the logs cleanly.
-func (b *Broker) Stop(context.Context) error {
+// peerAddr is another broker's advertised address.
+func (b *Broker) peerAddr(id int32) (string, bool) {
+	if b.store == nil {
+		return "", false
+	}
+	for _, br := range b.store.Brokers() {
+		if br.ID == id {
+			return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), true
+		}
+	}
+	return "", false
+}
+
+// isrWriter lets the replicas write ISR changes through the store, which
+// exists only once the broker starts.
+type isrWriter struct{ b *Broker }
+
+func (w isrWriter) UpdateISR(ctx context.Context, topic string, partition, leader, leaderEpoch int32, isr []int32, version int32) (int32, error) {
+	return w.b.store.UpdateISR(ctx, topic, partition, leader, leaderEpoch, isr, version)
+}
+
+// Stop shuts the broker down: with controlled.shutdown.enable it first
+// hands its leaderships over (ControlledShutdown), then stops serving,
+// deregisters and closes the logs cleanly.
+func (b *Broker) Stop(ctx context.Context) error {
+	if b.settings.ControlledShutdown && b.store != nil && b.server != nil && b.replicas != nil {
+		b.controlledShutdown(ctx)
+	}
 	var errs []error
 	if b.metrics != nil {
 		errs = append(errs, b.metrics.Close())
@@ -229,6 +261,9 @@ func (b *Broker) Stop(context.Context) error {
 	}
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.ctrl != nil {
+		b.ctrl.Close()
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())

@@ -54,7 +54,7 @@ func contents(t *testing.T, p *Partition) []kept {
 	t.Helper()
 	var out []kept
 	for off := p.LogStartOffset(); off < p.HighWatermark(); {
-		r, err := p.Read(context.Background(), off, 1<<20)
+		r, err := p.Read(context.Background(), off, 1<<20, ToHighWatermark)
 		if err != nil {
 			t.Fatal(err)
 		}

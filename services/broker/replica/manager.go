@@ -2,9 +2,21 @@
 // (a storage.Log), its leadership state (leader, leader epoch, replicas,
 // ISR), its high watermark and the fetches waiting for it, plus the
 // broker-wide duties over all of them: following the metadata (opening,
-// closing and deleting logs), Kafka's checkpoint files, log retention, log
-// compaction (the cleaner, cleaner.go) and the idempotent producers' state
-// (sequence checks and snapshots, producer.go).
+// closing and deleting logs), replication, Kafka's checkpoint files, log
+// retention, log compaction (the cleaner, cleaner.go) and the idempotent
+// producers' state (sequence checks and snapshots, producer.go).
+//
+// Replication follows Kafka's design. A leader assigns offsets and tracks
+// its followers from their fetches (replication.go): the high watermark is
+// the smallest log end offset in the ISR, and acks=all produces wait for
+// it to pass their records. A follower that has not caught up with the
+// leader for replica.lag.time.max.ms leaves the ISR, and joins it again
+// once it has caught up; the leader writes these ISR changes itself
+// (ISRWriter). Followers fetch from their leader with the Kafka Fetch
+// request and their broker id as replica id (fetcher.go), append what
+// they get byte for byte (follower.go), and before fetching under a new
+// leader epoch truncate any divergent suffix at the point the leader gives
+// for their latest epoch (OffsetForLeaderEpoch).
 //
 // Files kept in the data directory, in Kafka's formats:
 //
@@ -31,10 +43,22 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/config"
 	"github.com/runnel-io/runnel/services/broker/metadata"
 )
+
+// ISRWriter records a leader's ISR change in the cluster metadata,
+// conditionally on the state version the leader holds, and returns the
+// new version; *metadata.Store implements it. A lost race gives an error
+// (metadata.ErrConflict): the leader then learns the new state from the
+// metadata, as with any other change.
+type ISRWriter interface {
+	UpdateISR(ctx context.Context, topic string, partition, leader, leaderEpoch int32, isr []int32, version int32) (int32, error)
+}
 
 // Manager hosts partition replicas.
 type Manager struct {
@@ -44,9 +68,22 @@ type Manager struct {
 	broker  *config.Broker
 	log     *slog.Logger
 	now     func() time.Time
+	peers   func(id int32) (string, bool)
+	isr     ISRWriter
 
 	mu    sync.RWMutex
 	parts map[storage.PartitionID]*Partition
+	// hwCheckpoint holds the high watermarks read at start-up.
+	hwCheckpoint map[storage.PartitionID]int64
+
+	fetchMu       sync.Mutex
+	fetchers      map[int32]*fetcher
+	stopFollowing bool
+	isrQueue      chan *Partition
+
+	replicated  metric.Int64Counter
+	truncations metric.Int64Counter
+	isrChanges  metric.Int64Counter
 
 	syncMu sync.Mutex
 
@@ -70,9 +107,17 @@ type Params struct {
 	Logger   *slog.Logger
 	// Now is the clock (retention, segment.ms); nil means time.Now.
 	Now func() time.Time
+	// Peers gives another broker's address, for fetching from it when it
+	// leads; nil means this broker never follows.
+	Peers func(id int32) (string, bool)
+	// ISR records the ISR changes of partitions this broker leads; nil
+	// means ISRs never change (a lone broker).
+	ISR           ISRWriter
+	MeterProvider metric.MeterProvider
 }
 
-// NewManager returns a manager with no partitions.
+// NewManager returns a manager with no partitions. It reads the high
+// watermark checkpoint of the data directory, if there is one.
 func NewManager(p Params) *Manager {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
@@ -80,10 +125,28 @@ func NewManager(p Params) *Manager {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
+	if p.MeterProvider == nil {
+		p.MeterProvider = noop.NewMeterProvider()
+	}
+	meter := p.MeterProvider.Meter("github.com/runnel-io/runnel/services/broker/replica")
+	replicated, _ := meter.Int64Counter("runnel.replica.fetched_records", metric.WithDescription("records a follower appended from its leaders"))
+	truncations, _ := meter.Int64Counter("runnel.replica.truncations", metric.WithDescription("divergent log suffixes a follower truncated"))
+	isrChanges, _ := meter.Int64Counter("runnel.replica.isr_changes", metric.WithDescription("ISR shrinks and expansions written by this broker as leader"))
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
+	m := &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
 		log: p.Logger.With("component", "replica"), now: p.Now, parts: map[storage.PartitionID]*Partition{},
+		peers: p.Peers, isr: p.ISR, fetchers: map[int32]*fetcher{}, isrQueue: make(chan *Partition, 1024),
+		replicated: replicated, truncations: truncations, isrChanges: isrChanges,
 		noCompactor: map[storage.PartitionID]bool{}, ctx: ctx, cancel: cancel}
+	m.hwCheckpoint = map[storage.PartitionID]int64{}
+	if data, err := os.ReadFile(filepath.Join(p.DataDir, HighWatermarkFile)); err == nil {
+		if offs, err := ParseOffsets(data); err == nil {
+			m.hwCheckpoint = offs
+		} else {
+			m.log.Warn("unreadable high watermark checkpoint: starting from zero", "err", err)
+		}
+	}
+	return m
 }
 
 // Partition returns the hosted partition, or nil.
@@ -143,9 +206,15 @@ func (m *Manager) Sync(ctx context.Context, topics []*metadata.Topic) error {
 			c := cfg
 			p.cfg.Store(&c)
 			old := p.State()
-			if old.Leader != mp.Leader || old.LeaderEpoch != mp.LeaderEpoch || !equal(old.ISR, mp.ISR) || !equal(old.Replicas, mp.Replicas) {
-				if err := p.setState(State{Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Replicas: mp.Replicas, ISR: mp.ISR}); err != nil {
+			if old.Version != mp.StateVersion || old.Leader != mp.Leader || old.LeaderEpoch != mp.LeaderEpoch ||
+				!equal(old.ISR, mp.ISR) || !equal(old.Replicas, mp.Replicas) {
+				st := State{Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, Replicas: mp.Replicas, ISR: mp.ISR, Version: mp.StateVersion}
+				applied, err := p.setState(st, m.now())
+				if err != nil {
 					errs = append(errs, err)
+				}
+				if applied {
+					m.roleChanged(p, old, st)
 				}
 			}
 		}
@@ -201,11 +270,12 @@ func (m *Manager) open(ctx context.Context, id storage.PartitionID, cfg config.T
 	if err != nil {
 		return nil, fmt.Errorf("replica: open %s: %w", id, err)
 	}
-	p, err := newPartition(ctx, id, m.self, filepath.Join(m.dataDir, id.String()), l, cfg)
+	p, err := newPartition(ctx, id, m.self, filepath.Join(m.dataDir, id.String()), l, cfg, m.hwCheckpoint[id])
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
+	p.isrQueue = m.isrQueue
 	m.mu.Lock()
 	m.parts[id] = p
 	m.mu.Unlock()
@@ -214,11 +284,13 @@ func (m *Manager) open(ctx context.Context, id storage.PartitionID, cfg config.T
 }
 
 func (m *Manager) remove(ctx context.Context, p *Partition) error {
+	m.unfollow(p.id)
 	m.mu.Lock()
 	delete(m.parts, p.id)
 	m.mu.Unlock()
 	p.deleted.Store(true)
 	p.wake()
+	p.signal()
 	if err := m.backend.Delete(ctx, p.id); err != nil {
 		return fmt.Errorf("replica: delete %s: %w", p.id, err)
 	}
@@ -239,7 +311,8 @@ const producerInterval = 30 * time.Second
 // producer state upkeep (every 30 s) and, with log.cleaner.enable, the log
 // cleaner (every log.cleaner.backoff.ms).
 func (m *Manager) Start() {
-	m.wg.Add(3)
+	m.wg.Add(4)
+	go m.isrLoop()
 	go m.every(m.broker.RetentionCheckInterval, func() { m.EnforceRetention(m.ctx) })
 	go m.every(5*time.Second, func() {
 		if err := m.CheckpointHighWatermarks(); err != nil {
@@ -293,6 +366,7 @@ func (m *Manager) CheckpointHighWatermarks() error {
 // Close stops the loops, checkpoints and closes every log (which flushes
 // them).
 func (m *Manager) Close() error {
+	m.StopFollowing()
 	m.cancel()
 	m.wg.Wait()
 	errs := []error{m.CheckpointHighWatermarks()}
@@ -306,4 +380,76 @@ func (m *Manager) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// roleChanged starts or stops replication after a partition's state
+// changed from old to st: a follower fetches from its leader (truncating
+// first when the leader epoch is new), a leader or an offline partition
+// fetches from nobody.
+func (m *Manager) roleChanged(p *Partition, old, st State) {
+	switch {
+	case st.Leader == m.self || st.Leader < 0:
+		m.unfollow(p.id)
+		if st.Leader == m.self && (old.Leader != m.self || old.LeaderEpoch != st.LeaderEpoch) {
+			m.log.Info("leading partition", "partition", p.id.String(), "leader_epoch", st.LeaderEpoch, "isr", st.ISR,
+				"log_end", p.LogEndOffset(), "high_watermark", p.HighWatermark())
+		}
+	case old.Leader != st.Leader || old.LeaderEpoch != st.LeaderEpoch:
+		m.log.Debug("following partition", "partition", p.id.String(), "leader", st.Leader, "leader_epoch", st.LeaderEpoch)
+		m.follow(p, st.Leader, st.LeaderEpoch)
+	}
+}
+
+// isrLoop writes the ISR changes of led partitions: at once for a
+// follower that has caught up (queued by FollowerFetch), and every half
+// replica.lag.time.max.ms for followers that fell behind, as Kafka checks.
+func (m *Manager) isrLoop() {
+	defer m.wg.Done()
+	lag := m.broker.ReplicaLagTimeMax
+	t := time.NewTicker(max(lag/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case p := <-m.isrQueue:
+			m.updateISR(p)
+		case <-t.C:
+			for _, p := range m.Partitions() {
+				if p.IsLeader() {
+					m.updateISR(p)
+				}
+			}
+		}
+	}
+}
+
+// updateISR writes the ISR p's leader wants, when it differs from the one
+// it has.
+func (m *Manager) updateISR(p *Partition) {
+	if m.isr == nil {
+		return
+	}
+	st, ok := p.wantedISR(m.now(), m.broker.ReplicaLagTimeMax)
+	if !ok {
+		return
+	}
+	old := p.State()
+	v, err := m.isr.UpdateISR(m.ctx, p.id.Topic, p.id.Partition, st.Leader, st.LeaderEpoch, st.ISR, st.Version)
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.log.Info("ISR change not written", "partition", p.id.String(), "isr", st.ISR, "err", err)
+		}
+		return
+	}
+	st.Version = v
+	if _, err := p.setState(st, m.now()); err != nil {
+		m.log.Warn("applying ISR change", "partition", p.id.String(), "err", err)
+	}
+	change := "expanded"
+	if len(st.ISR) < len(old.ISR) {
+		change = "shrank"
+	}
+	m.isrChanges.Add(m.ctx, 1)
+	m.log.Info("ISR "+change, "partition", p.id.String(), "from", old.ISR, "to", st.ISR, "high_watermark", p.HighWatermark())
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/runnel-io/runnel/sdk/storage"
 	"github.com/runnel-io/runnel/services/broker/config"
@@ -26,6 +27,10 @@ var (
 	// ErrOffsetOutOfRange means an offset is outside [log start, high
 	// watermark] where that is required (OFFSET_OUT_OF_RANGE, 1).
 	ErrOffsetOutOfRange = errors.New("replica: offset out of range")
+	// ErrNotEnoughReplicasAfterAppend means an acks=all write reached
+	// every ISR member, but the ISR had shrunk below min.insync.replicas
+	// meanwhile (NOT_ENOUGH_REPLICAS_AFTER_APPEND, 20).
+	ErrNotEnoughReplicasAfterAppend = errors.New("replica: ISR shrank below min.insync.replicas after the append")
 )
 
 // State is a partition's replication state as the metadata describes it.
@@ -34,16 +39,34 @@ type State struct {
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
+	// Version is the state znode's version (-1 before the first state):
+	// a state older than the one held is ignored.
+	Version int32
 }
 
+// Bound is how far a read may go.
+type Bound int
+
+const (
+	// ToHighWatermark reads committed records only, as consumers do.
+	ToHighWatermark Bound = iota
+	// ToLogEnd reads up to the log end offset, as followers and the
+	// partition's own loaders do.
+	ToLogEnd
+)
+
 // Partition is one partition replica hosted by this broker: its log, its
-// leadership state, the high watermark and the fetchers waiting for data.
+// leadership state, the high watermark and the fetches waiting for data.
 //
 // Appends are serialized by the partition's lock (offsets are assigned
-// under it); reads take no lock beyond what the log takes. On a lone
-// broker the ISR is the leader alone and the high watermark equals the log
-// end offset after every append; followers, when they come, advance it to
-// the smallest log end offset in the ISR.
+// under it); reads take no lock beyond what the log takes. As leader, the
+// partition tracks each follower's log end offset from its fetches
+// (replication.go) and keeps the high watermark at the smallest log end
+// offset in the ISR; on a lone broker that is its own. As follower, it
+// appends what the fetcher brings from the leader and takes the leader's
+// high watermark (follower.go).
+//
+// Lock order: mu before rmu before waitMu.
 type Partition struct {
 	id      storage.PartitionID
 	self    int32
@@ -59,16 +82,33 @@ type Partition struct {
 	producers      map[int64]*producerState
 	producersDirty bool // changed since the last snapshot
 
+	// The leader's view of its followers, and the signal of high
+	// watermark and state changes that acks=all produces wait on.
+	rmu       sync.Mutex
+	followers map[int32]*followerState
+	hwCh      chan struct{}
+	isrQueued bool // an ISR change is waiting for the ISR worker
+	isrQueue  chan<- *Partition
+	// epochStart is where the current leader epoch began: a follower
+	// joins the ISR only once it has reached it.
+	epochStart atomic.Int64
+	// resetAt is where a follower reset by ResetTo fetches from until its
+	// log reaches it (guarded by mu).
+	resetAt int64
+
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
 }
 
-func newPartition(ctx context.Context, id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic) (*Partition, error) {
-	p := &Partition{id: id, self: self, dir: dir, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+// newPartition opens a hosted partition with the high watermark hw from
+// the checkpoint (capped at the log end offset).
+func newPartition(ctx context.Context, id storage.PartitionID, self int32, dir string, log storage.Log, cfg config.Topic, hw int64) (*Partition, error) {
+	p := &Partition{id: id, self: self, dir: dir, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{},
+		followers: map[int32]*followerState{}, hwCh: make(chan struct{})}
 	p.logRef.Store(&logRef{log})
 	p.cfg.Store(&cfg)
-	p.state.Store(&State{Leader: -1, LeaderEpoch: -1})
-	p.hw.Store(log.EndOffset())
+	p.state.Store(&State{Leader: -1, LeaderEpoch: -1, Version: -1})
+	p.hw.Store(min(max(hw, log.StartOffset()), log.EndOffset()))
 	data, err := os.ReadFile(filepath.Join(dir, LeaderEpochFile))
 	switch {
 	case err == nil:
@@ -113,38 +153,36 @@ type logRef struct{ storage.Log }
 // Log is the partition's storage.
 func (p *Partition) Log() storage.Log { return p.logRef.Load().Log }
 
-// setState applies a metadata change. Becoming leader at a new epoch
+// setState applies a metadata change and reports whether it was applied
+// (a state older than the one held is not). Becoming leader at a new epoch
 // records the epoch's start offset (the log end offset), as Kafka's
-// leader-epoch cache does.
-func (p *Partition) setState(s State) error {
+// leader-epoch cache does, and starts tracking the followers afresh.
+func (p *Partition) setState(s State, now time.Time) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	old := p.state.Load()
+	if s.Version >= 0 && s.Version < old.Version {
+		return false, nil
+	}
 	p.state.Store(&s)
-	if s.Leader == p.self && s.LeaderEpoch >= 0 {
-		if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < s.LeaderEpoch {
-			leo := p.Log().EndOffset()
-			if n > 0 && p.epochs[n-1].StartOffset == leo {
-				p.epochs[n-1].Epoch = s.LeaderEpoch // no record was written under the old epoch
-			} else {
-				p.epochs = append(p.epochs, EpochEntry{Epoch: s.LeaderEpoch, StartOffset: leo})
-			}
-			if err := writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs)); err != nil {
-				return err
-			}
+	defer p.signal()
+	if s.Leader != p.self || s.LeaderEpoch < 0 {
+		return true, nil
+	}
+	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < s.LeaderEpoch {
+		leo := p.Log().EndOffset()
+		if n > 0 && p.epochs[n-1].StartOffset == leo {
+			p.epochs[n-1].Epoch = s.LeaderEpoch // no record was written under the old epoch
+		} else {
+			p.epochs = append(p.epochs, EpochEntry{Epoch: s.LeaderEpoch, StartOffset: leo})
 		}
-		p.advanceHW()
+		if err := writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs)); err != nil {
+			return true, err
+		}
 	}
-	return nil
-}
-
-// advanceHW moves the high watermark to the smallest log end offset in
-// the ISR; with only the leader in it, to the leader's own. Called with
-// p.mu held.
-func (p *Partition) advanceHW() {
-	leo := p.Log().EndOffset()
-	if leo > p.hw.Load() {
-		p.hw.Store(leo)
-	}
+	p.trackFollowers(s, old.Leader != p.self || old.LeaderEpoch != s.LeaderEpoch, now)
+	p.maybeAdvanceHW()
+	return true, nil
 }
 
 // AppendResult is what an append stored.
@@ -152,6 +190,10 @@ type AppendResult struct {
 	BaseOffset     int64
 	LogAppendTime  int64 // -1 for CreateTime topics
 	LogStartOffset int64
+	// LastOffset and LeaderEpoch are what an acks=all produce waits for
+	// (WaitReplicated).
+	LastOffset  int64
+	LeaderEpoch int32
 }
 
 // Append assigns offsets to one validated batch (see ValidateProduce),
@@ -180,6 +222,7 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 			// A retry of a batch already written: acknowledge it where it
 			// landed, without writing it again.
 			res.BaseOffset, res.LogStartOffset = off, p.Log().StartOffset()
+			res.LastOffset, res.LeaderEpoch = off+int64(info.LastDelta), st.LeaderEpoch
 			return res, nil
 		}
 	}
@@ -208,18 +251,27 @@ func (p *Partition) Append(ctx context.Context, batch []byte, info BatchInfo, ac
 		p.recordProducer(info.ProducerID, info.ProducerEpoch, seenBatch{firstSeq: info.BaseSequence,
 			lastSeq: nextSequence(info.BaseSequence, info.LastDelta), firstOffset: base, lastOffset: base + int64(info.LastDelta)}, ts)
 	}
-	p.advanceHW()
 	res.BaseOffset, res.LogStartOffset = base, ai.LogStartOffset
+	res.LastOffset, res.LeaderEpoch = ai.LastOffset, st.LeaderEpoch
+	p.maybeAdvanceHW()
 	p.wake()
 	return res, nil
 }
 
-// Read returns batches from offset up to the high watermark. Offsets
-// below the log start offset or above the log end offset give
-// ErrOffsetOutOfRange; offsets from the high watermark to the log end
-// offset read nothing yet.
-func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int32) (storage.ReadResult, error) {
-	hw := p.hw.Load()
+// bound is the offset a read stops before.
+func (p *Partition) bound(b Bound) int64 {
+	if b == ToLogEnd {
+		return p.Log().EndOffset()
+	}
+	return p.hw.Load()
+}
+
+// Read returns batches from offset up to the high watermark (or, with
+// ToLogEnd, the log end offset). Offsets below the log start offset or
+// above the log end offset give ErrOffsetOutOfRange; offsets from the
+// bound to the log end offset read nothing yet.
+func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int32, b Bound) (storage.ReadResult, error) {
+	hw := p.bound(b)
 	start := p.Log().StartOffset()
 	if offset < start || offset > p.Log().EndOffset() {
 		return storage.ReadResult{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.Log().EndOffset())
@@ -361,12 +413,12 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (int64, in
 // as a pinned byte range of a segment file (storage.FileReader), for
 // sending with sendfile. ok is false when the log is not file-backed. An
 // empty region (nothing to read yet) has Len 0. Close the region.
-func (p *Partition) ReadFile(ctx context.Context, offset int64, maxBytes int32) (region *storage.FileRegion, ok bool, err error) {
+func (p *Partition) ReadFile(ctx context.Context, offset int64, maxBytes int32, b Bound) (region *storage.FileRegion, ok bool, err error) {
 	fr, ok := p.Log().(storage.FileReader)
 	if !ok {
 		return nil, false, nil
 	}
-	hw := p.hw.Load()
+	hw := p.bound(b)
 	start := p.Log().StartOffset()
 	if offset < start || offset > p.Log().EndOffset() {
 		return nil, true, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, p.Log().EndOffset())

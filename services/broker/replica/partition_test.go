@@ -78,7 +78,7 @@ func TestAppendAssignsOffsetsAndEpoch(t *testing.T) {
 			if p.HighWatermark() != 12 || p.LogEndOffset() != 12 {
 				t.Fatalf("HW %d LEO %d, want 12", p.HighWatermark(), p.LogEndOffset())
 			}
-			r, err := p.Read(ctx, 5, 1<<20)
+			r, err := p.Read(ctx, 5, 1<<20, ToHighWatermark)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,10 +89,10 @@ func TestAppendAssignsOffsetsAndEpoch(t *testing.T) {
 			if h.BaseOffset != 4 || h.PartitionLeaderEpoch != 3 {
 				t.Fatalf("stored batch: base %d epoch %d", h.BaseOffset, h.PartitionLeaderEpoch)
 			}
-			if _, err := p.Read(ctx, 13, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+			if _, err := p.Read(ctx, 13, 100, ToHighWatermark); !errors.Is(err, ErrOffsetOutOfRange) {
 				t.Fatalf("read past the end: %v", err)
 			}
-			if r, err := p.Read(ctx, 12, 100); err != nil || len(r.Batches) != 0 {
+			if r, err := p.Read(ctx, 12, 100, ToHighWatermark); err != nil || len(r.Batches) != 0 {
 				t.Fatalf("read at the end: %v, %d bytes", err, len(r.Batches))
 			}
 			if e := p.EpochForOffset(7); e != 3 {
@@ -132,7 +132,7 @@ func TestLogAppendTime(t *testing.T) {
 	if res.LogAppendTime != f.now.UnixMilli() {
 		t.Fatalf("log append time %d", res.LogAppendTime)
 	}
-	r, _ := p.Read(context.Background(), 0, 1<<20)
+	r, _ := p.Read(context.Background(), 0, 1<<20, ToHighWatermark)
 	h, err := storage.CheckBatch(r.Batches) // the CRC was recomputed
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestDeleteRecordsPartition(t *testing.T) {
 	if err != nil || low != 4 {
 		t.Fatalf("DeleteRecords(4) = %d, %v", low, err)
 	}
-	if _, err := p.Read(context.Background(), 3, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+	if _, err := p.Read(context.Background(), 3, 100, ToHighWatermark); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read below the log start: %v", err)
 	}
 	if low, err = p.DeleteRecords(context.Background(), -1); err != nil || low != 10 {
@@ -275,7 +275,7 @@ func TestStorageSettingsChangeReopensTheLog(t *testing.T) {
 			if p.LogEndOffset() != 15 || p.HighWatermark() != 15 {
 				t.Fatalf("LEO %d HW %d after the reopen", p.LogEndOffset(), p.HighWatermark())
 			}
-			r, err := p.Read(context.Background(), 0, 1<<20)
+			r, err := p.Read(context.Background(), 0, 1<<20, ToHighWatermark)
 			if err != nil || len(r.Batches) == 0 {
 				t.Fatalf("reading the records written before the reopen: %v", err)
 			}
