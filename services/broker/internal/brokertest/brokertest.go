@@ -155,6 +155,22 @@ func (p *Process) Start() {
 	p.mu.Unlock()
 }
 
+// Running reports whether the process was started and has not exited.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
 // Log returns what the process printed so far.
 func (p *Process) Log() string {
 	b, _ := os.ReadFile(p.log)
@@ -230,11 +246,15 @@ func fourLetter(addr, cmd string) string {
 }
 
 // Coordinator starts Runnel's coordinator and returns its client address.
-func Coordinator(t testing.TB) *Process {
+func Coordinator(t testing.TB) *Process { return CoordinatorAt(t, "127.0.0.1") }
+
+// CoordinatorAt starts Runnel's coordinator listening on host (an
+// address of this machine, such as a Lab's).
+func CoordinatorAt(t testing.TB, host string) *Process {
 	t.Helper()
 	bin := CoordinatorBinary(t)
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	addr := net.JoinHostPort(host, strconv.Itoa(FreePort(t)))
 	p := start(t, addr, dir, []string{bin, "--listen", addr, "--data-dir", filepath.Join(dir, "data")}, nil)
 	p.waitFor(20*time.Second, "imok", func() bool { return fourLetter(addr, "ruok") == "imok" })
 	return p
@@ -242,7 +262,10 @@ func Coordinator(t testing.TB) *Process {
 
 // ZooKeeper starts Apache ZooKeeper 3.8 from Debian's package (or
 // $ZOOKEEPER_HOME) and returns it.
-func ZooKeeper(t testing.TB) *Process {
+func ZooKeeper(t testing.TB) *Process { return ZooKeeperAt(t, "127.0.0.1") }
+
+// ZooKeeperAt starts Apache ZooKeeper listening on host.
+func ZooKeeperAt(t testing.TB, host string) *Process {
 	t.Helper()
 	home := os.Getenv("ZOOKEEPER_HOME")
 	if home == "" {
@@ -257,9 +280,9 @@ func ZooKeeper(t testing.TB) *Process {
 	}
 	dir := t.TempDir()
 	port := FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cfg := fmt.Sprintf("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
-		filepath.Join(dir, "data"), port)
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	cfg := fmt.Sprintf("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\nclientPortAddress=%s\nadmin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
+		filepath.Join(dir, "data"), port, host)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +313,9 @@ type BrokerOptions struct {
 	StoragePlugin string
 	Settings      []string // --config values
 	Args          []string // more flags
+	// Host runs the broker in a Lab's network namespace, listening on the
+	// host's address.
+	Host *Host
 }
 
 // StartBroker starts the runnel-broker binary against coordinator and waits
@@ -306,6 +332,9 @@ func StartBroker(t testing.TB, coordinator string, o BrokerOptions) *Process {
 		o.Storage = "file"
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	if o.Host != nil {
+		addr = net.JoinHostPort(o.Host.Addr, "9092") // a namespace of its own: any port is free
+	}
 	argv := []string{BrokerBinary(t), "--id", strconv.Itoa(o.ID), "--listen", addr, "--data-dir", o.DataDir,
 		"--coordinator", coordinator, "--storage", o.Storage, "--log-level", "debug"}
 	for _, s := range o.Settings {
@@ -313,6 +342,9 @@ func StartBroker(t testing.TB, coordinator string, o BrokerOptions) *Process {
 	}
 	argv = append(argv, storagePluginArgs(t, o.StoragePlugin)...)
 	argv = append(argv, o.Args...)
+	if o.Host != nil {
+		argv = o.Host.Command(argv...)
+	}
 	p := start(t, addr, o.DataDir, argv, []string{"OTEL_SDK_DISABLED=true"})
 	p.WaitReady()
 	return p
