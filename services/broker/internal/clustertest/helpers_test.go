@@ -2,7 +2,9 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -10,9 +12,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-io/runnel/services/broker/internal/brokertest"
+	"github.com/runnel-io/runnel/services/broker/replica"
 )
 
 // eachCoordinator runs f once with Runnel's coordinator and once with
@@ -207,3 +212,72 @@ func fullISR(t *testing.T, c *brokertest.Cluster, topic string, rf int) kadm.Top
 }
 
 func ptr(s string) *string { return &s }
+
+// produceDirect sends one record to partition 0 of topic in a raw Produce
+// request to the broker at addr and returns the partition's error code.
+// (kgo sets a raw request's acks from the client's configuration.)
+func produceDirect(t *testing.T, ctx context.Context, addr, topic string, acks int16) int16 {
+	t.Helper()
+	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
+	switch acks {
+	case -1:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = replica.BuildBatch(time.Now().UnixMilli(), []replica.KeyValue{{Value: []byte("direct")}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+}
+
+// createAssigned creates a topic with an explicit replica assignment.
+func createAssigned(t *testing.T, c *brokertest.Cluster, topic string, assignment [][]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, r := range assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), r
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(brokertest.Context(t, 20*time.Second), c.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+// waitNoDir waits until a directory is gone.
+func waitNoDir(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still there", dir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
