@@ -554,7 +554,7 @@ func (s *Store) refresh(key string) error {
 	case "brokers":
 		return s.loadBrokers()
 	case "topics":
-		return s.loadTopicList()
+		return s.loadTopicList(false)
 	case "topic":
 		_, err := s.readTopic(name)
 		return err
@@ -593,11 +593,13 @@ func (s *Store) notify() {
 	}
 }
 
+// reloadAll reads everything again and re-arms every watch, as on a new
+// session (the server dropped the old session's watches with it).
 func (s *Store) reloadAll() error {
 	if err := s.loadBrokers(); err != nil {
 		return err
 	}
-	if err := s.loadTopicList(); err != nil {
+	if err := s.loadTopicList(true); err != nil {
 		return err
 	}
 	return s.loadDeletions()
@@ -643,7 +645,9 @@ func (s *Store) loadBrokers() error {
 	return nil
 }
 
-func (s *Store) loadTopicList() error {
+// loadTopicList reads the topic list; topics it did not know are read, and
+// with all every topic is.
+func (s *Store) loadTopicList(all bool) error {
 	names, err := s.childrenW(s.p("/brokers/topics"), "topics")
 	if err != nil {
 		return fmt.Errorf("metadata: list topics: %w", err)
@@ -654,7 +658,7 @@ func (s *Store) loadTopicList() error {
 		s.mu.RLock()
 		_, known := s.topics[n]
 		s.mu.RUnlock()
-		if !known {
+		if !known || all {
 			if _, err := s.readTopic(n); err != nil {
 				return err
 			}

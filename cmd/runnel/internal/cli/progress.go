@@ -100,3 +100,36 @@ func humanCount(n int64) string {
 	}
 	return s
 }
+
+// statusLine shows the state of a long operation on stderr: redrawn in
+// place on a terminal, and otherwise printed as a new line each time it
+// changes, so that logs keep every step.
+type statusLine struct {
+	w    io.Writer
+	tty  bool
+	what string
+	last string
+}
+
+func newProgress(w io.Writer, what string) *statusLine {
+	return &statusLine{w: w, tty: isTerminal(w), what: what}
+}
+
+func (s *statusLine) update(msg string) {
+	if msg == s.last {
+		return
+	}
+	s.last = msg
+	if s.tty {
+		fmt.Fprintf(s.w, "\r%s: %s\x1b[K", s.what, msg)
+		return
+	}
+	fmt.Fprintf(s.w, "%s: %s\n", s.what, msg)
+}
+
+// done ends the line on a terminal.
+func (s *statusLine) done() {
+	if s.tty && s.last != "" {
+		fmt.Fprint(s.w, "\r\x1b[K")
+	}
+}

@@ -158,7 +158,7 @@ Exit codes: 0 success, 1 failure (one line on stderr says why), 2 usage error.`,
 		&cobra.Group{ID: "platform", Title: "Platform commands:"},
 	)
 	for _, c := range []*cobra.Command{
-		topicsCmd(s), produceCmd(s), consumeCmd(s), groupsCmd(s), clusterCmd(s),
+		topicsCmd(s), produceCmd(s), consumeCmd(s), groupsCmd(s), clusterCmd(s), partitionsCmd(s),
 	} {
 		c.GroupID = "kafka"
 		root.AddCommand(c)

@@ -99,6 +99,15 @@ func CoordinatorBinary(t testing.TB) string {
 	return build(t, filepath.Join(moduleDir(), "..", "coordinator"), "./cmd/runnel-coordinator")
 }
 
+// RunnelBinary builds the runnel command line from the root module (or
+// returns $RUNNEL_BIN).
+func RunnelBinary(t testing.TB) string {
+	if p := os.Getenv("RUNNEL_BIN"); p != "" {
+		return p
+	}
+	return build(t, filepath.Join(moduleDir(), "..", ".."), "./cmd/runnel")
+}
+
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()

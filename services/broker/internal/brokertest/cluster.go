@@ -125,9 +125,20 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int3
 	}, topic)
 }
 
-// Topic describes one topic through a fresh metadata request.
+// Topic describes one topic through a fresh metadata request to any
+// running broker (whose view may be stale: a broker cut off from the
+// coordinator keeps its last one).
 func (c *Cluster) Topic(ctx context.Context, topic string) (kadm.TopicDetail, error) {
-	adm := kadm.NewClient(c.quickClient())
+	return c.topicFrom(ctx, c.liveSeeds(), topic)
+}
+
+func (c *Cluster) topicFrom(ctx context.Context, seeds []string, topic string) (kadm.TopicDetail, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DialTimeout(time.Second), kgo.RequestRetries(1),
+		kgo.RetryTimeout(2*time.Second))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
 	defer adm.Close()
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
@@ -138,17 +149,6 @@ func (c *Cluster) Topic(ctx context.Context, topic string) (kadm.TopicDetail, er
 		return kadm.TopicDetail{}, fmt.Errorf("no topic %s in metadata", topic)
 	}
 	return td, td.Err
-}
-
-// quickClient is a client that gives up fast on dead brokers, for polling
-// metadata while brokers come and go.
-func (c *Cluster) quickClient() *kgo.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveSeeds()...), kgo.DialTimeout(time.Second), kgo.RequestRetries(1),
-		kgo.RetryTimeout(2*time.Second))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
 }
 
 // liveSeeds are the addresses of the brokers whose process runs.
@@ -169,12 +169,27 @@ func (c *Cluster) liveSeeds() []string {
 // after d with the last metadata seen.
 func (c *Cluster) WaitFor(d time.Duration, what string, ok func(kadm.TopicDetail) bool, topic string) kadm.TopicDetail {
 	c.t.Helper()
+	return c.waitFor(d, what, ok, topic, nil)
+}
+
+// WaitForFrom is WaitFor asking broker id only.
+func (c *Cluster) WaitForFrom(id int32, d time.Duration, what string, ok func(kadm.TopicDetail) bool, topic string) kadm.TopicDetail {
+	c.t.Helper()
+	return c.waitFor(d, what, ok, topic, []string{c.Broker(id).Addr})
+}
+
+func (c *Cluster) waitFor(d time.Duration, what string, ok func(kadm.TopicDetail) bool, topic string, seeds []string) kadm.TopicDetail {
+	c.t.Helper()
 	deadline := time.Now().Add(d)
 	var last kadm.TopicDetail
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		td, err := c.Topic(ctx, topic)
+		s := seeds
+		if s == nil {
+			s = c.liveSeeds()
+		}
+		td, err := c.topicFrom(ctx, s, topic)
 		cancel()
 		if err == nil && ok(td) {
 			return td

@@ -281,3 +281,22 @@ func waitNoDir(t *testing.T, dir string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// reassignments lists every reassignment under way
+// (ListPartitionReassignments with a null topic list).
+func reassignments(t *testing.T, c *brokertest.Cluster) []kmsg.ListPartitionReassignmentsResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	resp, err := req.RequestWith(brokertest.Context(t, 10*time.Second), c.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("list reassignments: %v", err)
+	}
+	var out []kmsg.ListPartitionReassignmentsResponseTopicPartition
+	for _, tp := range resp.Topics {
+		out = append(out, tp.Partitions...)
+	}
+	return out
+}
