@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-io/runnel/services/lagmon/config"
-	"github.com/runnel-io/runnel/services/lagmon/events"
+	"github.com/runnel-io/runnel/sdk/events"
 )
 
 // The scenarios drive a consumer group through Burrow's statuses against a
