@@ -19,6 +19,7 @@ import (
 	"github.com/runnel-io/runnel/services/broker/config"
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
+	"github.com/runnel-io/runnel/services/broker/natsevents"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
 )
@@ -32,6 +33,7 @@ type Broker struct {
 	store    *metadata.Store
 	replicas *replica.Manager
 	groups   *group.Coordinator
+	events   *natsevents.Publisher
 	server   *wire.Server
 	metrics  *http.Server
 	metricsH http.Handler
@@ -82,6 +84,12 @@ func New(p Params) (*Broker, error) {
 	}
 	b.backend = router
 	settings.Set(config.StorageBackend, router.Name())
+	if cfg.NATSURL != "" {
+		ec := cfg.eventsConfig()
+		if err := ec.Check(); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -124,6 +132,11 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
+	observer, err := b.startEvents(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	s := b.settings
 	b.groups = group.New(group.Params{
 		Config: group.Config{Partitions: s.OffsetsTopicPartitions, MinSessionTimeout: s.GroupMinSessionTimeout,
@@ -136,6 +149,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 			t, ok := b.store.Topic(topic)
 			return ok && !t.Deleting && p >= 0 && int(p) < len(t.Partitions)
 		},
+		Observer: observer,
 	})
 	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Groups: b.groups, Broker: b.settings, Logger: b.log})
 	b.server, err = wire.New(wire.Params{
@@ -229,6 +243,9 @@ func (b *Broker) Stop(context.Context) error {
 	}
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.events != nil {
+		errs = append(errs, b.events.Close())
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())
