@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel/attribute"
@@ -26,25 +24,8 @@ import (
 
 	"github.com/runnel-io/runnel/sdk/events"
 	"github.com/runnel-io/runnel/services/broker/group"
+	"github.com/runnel-io/runnel/services/broker/internal/brokertest"
 )
-
-// startNATS runs a real NATS server on 127.0.0.1 (port 0 picks one).
-func startNATS(t *testing.T, port int) *natsserver.Server {
-	t.Helper()
-	if port == 0 {
-		port = -1
-	}
-	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return srv
-}
 
 // subscriber collects the messages of one subject.
 type subscriber struct {
@@ -100,7 +81,7 @@ func (s *subscriber) wait(t *testing.T, n int) []*nats.Msg {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestPayloads(t *testing.T) {
-	srv := startNATS(t, 0)
+	srv := brokertest.NATS(t, 0)
 	all := subscribe(t, srv.ClientURL(), "acme.prod.>")
 	// 2,500 partitions: three log_end messages of at most 1,000.
 	var parts []events.LogEndPartition
@@ -215,21 +196,10 @@ func TestPayloads(t *testing.T) {
 func attr(kvs []attribute.KeyValue, key string) string {
 	for _, kv := range kvs {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
-}
-
-// freePort is a port nothing listens on (for a server started later).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // counts sums a counter's data points by the value of attribute key.
@@ -259,7 +229,7 @@ func counts(t *testing.T, reader *sdkmetric.ManualReader, name, key string) map[
 // and counted, every event is either handed to NATS or counted as dropped,
 // and once a server comes up nats.go reconnects and events flow again.
 func TestNATSDown(t *testing.T) {
-	port := freePort(t)
+	port := brokertest.FreePort(t)
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -325,7 +295,7 @@ func TestNATSDown(t *testing.T) {
 
 	// The server comes up where the publisher points: nats.go connects
 	// and events flow.
-	srv := startNATS(t, port)
+	srv := brokertest.NATS(t, port)
 	sub := subscribe(t, srv.ClientURL(), "runnel.down.offsets.commit")
 	for deadline := time.Now().Add(20 * time.Second); !p.nc.IsConnected(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -348,7 +318,7 @@ func TestNATSDown(t *testing.T) {
 }
 
 func TestCloseWithoutServer(t *testing.T) {
-	p, err := New(Params{Config: Config{URL: "nats://127.0.0.1:" + strconv.Itoa(freePort(t)), Interval: 10 * time.Millisecond},
+	p, err := New(Params{Config: Config{URL: "nats://127.0.0.1:" + strconv.Itoa(brokertest.FreePort(t)), Interval: 10 * time.Millisecond},
 		LogEnds: func() []events.LogEndPartition {
 			return []events.LogEndPartition{{Topic: "t", Partition: 0, PartitionCount: 1, Offset: 1}}
 		}, Logger: quietLogger()})
