@@ -130,6 +130,7 @@ func freeAddrs(t *testing.T, n int) []string {
 type devProcess struct {
 	cmd                *exec.Cmd
 	kafka, zk, metrics string
+	nats               string
 	announcement       string
 	stderr             *lockedBuffer
 	exited             chan struct{}
@@ -162,12 +163,14 @@ func startDev(t *testing.T, dataDir string, addrs []string) *devProcess {
 	if addrs == nil {
 		addrs = freeAddrs(t, 3)
 	}
-	d := &devProcess{kafka: addrs[0], zk: addrs[1], metrics: addrs[2], dataDir: dataDir, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	own := freeAddrs(t, 2)
+	d := &devProcess{kafka: addrs[0], zk: addrs[1], metrics: addrs[2], nats: own[1], dataDir: dataDir, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	d.bootstrapF = "--bootstrap-server=" + d.kafka
-	// lagmon gets a port of its own too, so runs never meet on 8000.
+	// lagmon and NATS get ports of their own too, so runs never meet on
+	// 8000 or 4222.
 	d.cmd = exec.Command(runnelBin, "dev", "--data-dir", dataDir,
 		"--kafka-listen", d.kafka, "--zookeeper-listen", d.zk, "--metrics-listen", d.metrics,
-		"--lagmon-listen", freeAddrs(t, 1)[0])
+		"--lagmon-listen", own[0], "--nats-listen", d.nats)
 	d.cmd.Stderr = d.stderr
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
@@ -246,6 +249,7 @@ func TestDev(t *testing.T) {
 		"Kafka bootstrap server  " + d.kafka,
 		"ZooKeeper connect       " + d.zk,
 		"http://" + d.metrics + "/metrics",
+		"NATS (offset events)    nats://" + d.nats,
 	} {
 		if !strings.Contains(d.announcement, want) {
 			t.Errorf("announcement lacks %q:\n%s", want, d.announcement)
@@ -275,6 +279,17 @@ func TestDev(t *testing.T) {
 		reply, _ := io.ReadAll(conn)
 		if string(reply) != "imok" {
 			t.Errorf("ruok answered %q", reply)
+		}
+		// The embedded NATS server greets a client with its INFO line.
+		nc, err := net.DialTimeout("tcp", d.nats, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		info, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil || !strings.HasPrefix(info, "INFO {") || !strings.Contains(info, `"server_name":"runnel-dev"`) {
+			t.Errorf("NATS greeting %q (%v)", info, err)
 		}
 	})
 
@@ -382,14 +397,16 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("port taken", func(t *testing.T) {
-		free := freeAddrs(t, 2)
-		r := runnel(t, "", "dev", "--data-dir", filepath.Join(dir, "second"), "--kafka-listen", d.kafka, "--zookeeper-listen", free[0], "--metrics-listen", free[1])
+		free := freeAddrs(t, 4)
+		r := runnel(t, "", "dev", "--data-dir", filepath.Join(dir, "second"), "--kafka-listen", d.kafka, "--zookeeper-listen", free[0], "--metrics-listen", free[1], "--nats-listen", free[2])
 		r.fails(t, 1, "--kafka-listen "+d.kafka+": address already in use")
 		if !strings.Contains(r.err, "pick another address with --kafka-listen") {
 			t.Errorf("the reason does not name the flag: %q", r.err)
 		}
-		r = runnel(t, "", "dev", "--data-dir", filepath.Join(dir, "second"), "--kafka-listen", free[0], "--zookeeper-listen", d.zk, "--metrics-listen", free[1])
+		r = runnel(t, "", "dev", "--data-dir", filepath.Join(dir, "second"), "--kafka-listen", free[0], "--zookeeper-listen", d.zk, "--metrics-listen", free[1], "--nats-listen", free[2])
 		r.fails(t, 1, "pick another address with --zookeeper-listen")
+		r = runnel(t, "", "dev", "--data-dir", filepath.Join(dir, "second"), "--kafka-listen", free[0], "--zookeeper-listen", free[1], "--metrics-listen", free[2], "--nats-listen", d.nats)
+		r.fails(t, 1, "--nats-listen "+d.nats+": address already in use")
 	})
 
 	if code := d.stop(t); code != 0 {

@@ -9,6 +9,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/runnel-io/runnel v0.0.0-00010101000000-000000000000
+	github.com/runnel-io/runnel/sdk v0.0.0-00010101000000-000000000000
 	github.com/spf13/pflag v1.1.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.19.0

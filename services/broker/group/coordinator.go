@@ -46,6 +46,41 @@ type Params struct {
 	// PartitionExists tells whether a topic partition exists, so that a
 	// commit for one that does not is refused (UNKNOWN_TOPIC_OR_PARTITION).
 	PartitionExists func(topic string, partition int32) bool
+	// Observer, when set, hears of every stored commit and group
+	// metadata record (the broker publishes them as NATS events).
+	Observer Observer
+}
+
+// Observer hears of what the coordinator stored in __consumer_offsets.
+// Its methods run on the request's path with the coordinator's lock held:
+// they must return at once (hand the event on, never wait for I/O) and
+// must not call the Coordinator. What they are given is theirs to keep;
+// ctx is the request's (or a timer's), for its trace context.
+type Observer interface {
+	// OffsetsCommitted is called once per OffsetCommit request whose
+	// offsets were stored, with those offsets.
+	OffsetsCommitted(ctx context.Context, c OffsetCommit)
+	// GroupStored is called when a group's metadata record was stored:
+	// a new generation that is empty, a generation's assignment (after the
+	// leader's SyncGroup), a static member replaced.
+	GroupStored(ctx context.Context, group string, v *GroupValue)
+}
+
+// OffsetCommit is one stored OffsetCommit request.
+type OffsetCommit struct {
+	Group string
+	// Order is the offset in __consumer_offsets of the commit's first
+	// record: it grows with every commit of the group.
+	Order     int64
+	Timestamp int64 // the commit time, Unix ms
+	Offsets   []CommittedOffset
+}
+
+// CommittedOffset is one partition's committed offset.
+type CommittedOffset struct {
+	Topic     string
+	Partition int32
+	Offset    int64
 }
 
 // Coordinator is the group coordinator for the __consumer_offsets
@@ -53,11 +88,12 @@ type Params struct {
 // one mutex guards all groups (group requests are few next to produce and
 // fetch, and a single lock keeps the state machine simple to reason about).
 type Coordinator struct {
-	cfg    Config
-	store  Store
-	clock  Clock
-	log    *slog.Logger
-	exists func(string, int32) bool
+	cfg      Config
+	store    Store
+	clock    Clock
+	log      *slog.Logger
+	exists   func(string, int32) bool
+	observer Observer
 
 	mu     sync.Mutex
 	parts  map[int32]*ownership
@@ -91,7 +127,7 @@ func New(p Params) *Coordinator {
 		p.Config.Partitions = 50
 	}
 	return &Coordinator{cfg: p.Config, store: p.Store, clock: p.Clock, log: p.Logger.With("component", "group"),
-		exists: p.PartitionExists, parts: map[int32]*ownership{}, groups: map[string]*group{}}
+		exists: p.PartitionExists, observer: p.Observer, parts: map[int32]*ownership{}, groups: map[string]*group{}}
 }
 
 // PartitionFor is the __consumer_offsets partition of a group, as Kafka
@@ -402,7 +438,14 @@ func (c *Coordinator) owned(id string) (int32, error) {
 
 // storeGroup writes the group's metadata record. Called with c.mu held.
 func (c *Coordinator) storeGroup(ctx context.Context, g *group) error {
-	return c.store.Append(ctx, g.partition, []replica.KeyValue{{Key: GroupKey(g.id), Value: EncodeGroupValue(g.value())}})
+	v := g.value()
+	if _, err := c.store.Append(ctx, g.partition, []replica.KeyValue{{Key: GroupKey(g.id), Value: EncodeGroupValue(v)}}); err != nil {
+		return err
+	}
+	if c.observer != nil {
+		c.observer.GroupStored(ctx, g.id, v)
+	}
+	return nil
 }
 
 // code is the Kafka error code of an error from the store.

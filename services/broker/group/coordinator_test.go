@@ -38,16 +38,17 @@ type memStore struct {
 
 func newMemStore() *memStore { return &memStore{logs: map[int32][]replica.KeyValue{}} }
 
-func (s *memStore) Append(_ context.Context, p int32, records []replica.KeyValue) error {
+func (s *memStore) Append(_ context.Context, p int32, records []replica.KeyValue) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
-		return s.fail
+		return -1, s.fail
 	}
+	first := int64(len(s.logs[p]))
 	for _, r := range records {
 		s.logs[p] = append(s.logs[p], replica.KeyValue{Key: append([]byte(nil), r.Key...), Value: r.Value})
 	}
-	return nil
+	return first, nil
 }
 
 func (s *memStore) Load(_ context.Context, p int32, fn func(key, value []byte) error) error {
@@ -99,12 +100,17 @@ func testConfig() Config {
 
 func newHarness(t *testing.T, cfg Config, store *memStore) *harness {
 	t.Helper()
+	return newObservedHarness(t, cfg, store, nil)
+}
+
+func newObservedHarness(t *testing.T, cfg Config, store *memStore, obs Observer) *harness {
+	t.Helper()
 	if store == nil {
 		store = newMemStore()
 	}
 	h := &harness{t: t, clock: NewManualClock(time.UnixMilli(1_700_000_000_000)), store: store, cfg: cfg}
 	h.c = New(Params{Config: cfg, Store: store, Clock: h.clock, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		PartitionExists: func(topic string, p int32) bool { return topic != "ghost" && p < 8 }})
+		PartitionExists: func(topic string, p int32) bool { return topic != "ghost" && p < 8 }, Observer: obs})
 	t.Cleanup(h.c.Close)
 	h.own()
 	return h

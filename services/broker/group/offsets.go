@@ -80,7 +80,8 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req *kmsg.OffsetCommitR
 		g = newGroup(req.Group, c.PartitionFor(req.Group), now)
 		c.groups[req.Group] = g
 	}
-	if err := c.store.Append(ctx, g.partition, records); err != nil {
+	order, err := c.store.Append(ctx, g.partition, records)
+	if err != nil {
 		c.log.Warn("storing offsets failed", "group", req.Group, "err", err)
 		for _, p := range stored {
 			*p.at = code(err)
@@ -89,6 +90,13 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req *kmsg.OffsetCommitR
 	}
 	for _, p := range stored {
 		g.offsets[p.k] = p.v
+	}
+	if c.observer != nil {
+		oc := OffsetCommit{Group: req.Group, Order: order, Timestamp: now.UnixMilli(), Offsets: make([]CommittedOffset, len(stored))}
+		for i, p := range stored {
+			oc.Offsets[i] = CommittedOffset{Topic: p.k.topic, Partition: p.k.partition, Offset: p.v.Offset}
+		}
+		c.observer.OffsetsCommitted(ctx, oc)
 	}
 	if m := g.members[req.MemberID]; m != nil {
 		c.heartbeat(g, m)
@@ -214,7 +222,7 @@ func (c *Coordinator) dropOffsets(ctx context.Context, g *group, keys []partitio
 	if len(records) == 0 {
 		return nil
 	}
-	if err := c.store.Append(ctx, g.partition, records); err != nil {
+	if _, err := c.store.Append(ctx, g.partition, records); err != nil {
 		return err
 	}
 	for _, k := range gone {
@@ -254,7 +262,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, ids []string) []int16 {
 			records = append(records, replica.KeyValue{Key: OffsetKey(id, k.topic, k.partition)})
 		}
 		records = append(records, replica.KeyValue{Key: GroupKey(id)})
-		if err := c.store.Append(ctx, g.partition, records); err != nil {
+		if _, err := c.store.Append(ctx, g.partition, records); err != nil {
 			out[i] = code(err)
 			continue
 		}

@@ -20,11 +20,11 @@ const Topic = "__consumer_offsets"
 // __consumer_offsets that this broker leads.
 type Store interface {
 	// Append writes records to a partition as one batch and returns once
-	// they are committed (acks=all). Errors are Kafka errors (*kerr.Error)
-	// the coordinator can hand to clients: NOT_COORDINATOR when the
-	// partition is not led here, COORDINATOR_NOT_AVAILABLE when it cannot
-	// be written now.
-	Append(ctx context.Context, partition int32, records []replica.KeyValue) error
+	// they are committed (acks=all), with the offset of the first record.
+	// Errors are Kafka errors (*kerr.Error) the coordinator can hand to
+	// clients: NOT_COORDINATOR when the partition is not led here,
+	// COORDINATOR_NOT_AVAILABLE when it cannot be written now.
+	Append(ctx context.Context, partition int32, records []replica.KeyValue) (int64, error)
 	// Load calls fn with every record of a partition, oldest first, up to
 	// the high watermark. Key and value are valid only during the call.
 	Load(ctx context.Context, partition int32, fn func(key, value []byte) error) error
@@ -51,10 +51,10 @@ func (s *ReplicaStore) partition(p int32) (*replica.Partition, error) {
 }
 
 // Append writes the records as one uncompressed batch.
-func (s *ReplicaStore) Append(ctx context.Context, partition int32, records []replica.KeyValue) error {
+func (s *ReplicaStore) Append(ctx context.Context, partition int32, records []replica.KeyValue) (int64, error) {
 	rp, err := s.partition(partition)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -74,21 +74,21 @@ func (s *ReplicaStore) Append(ctx context.Context, partition int32, records []re
 		err = rp.WaitReplicated(wctx, res.LastOffset, res.LeaderEpoch)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %v", kerr.RequestTimedOut, err)
+			return -1, fmt.Errorf("%w: %v", kerr.RequestTimedOut, err)
 		}
 	}
 	if err != nil {
 		// Kafka's mapping of a failed write of the group coordinator.
 		switch {
 		case errors.Is(err, replica.ErrNotLeader), errors.Is(err, storage.ErrClosed):
-			return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
+			return -1, fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
 		case errors.Is(err, storage.ErrBatchTooLarge):
-			return fmt.Errorf("%w: %v", kerr.InvalidCommitOffsetSize, err)
+			return -1, fmt.Errorf("%w: %v", kerr.InvalidCommitOffsetSize, err)
 		default:
-			return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
+			return -1, fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
 		}
 	}
-	return nil
+	return res.BaseOffset, nil
 }
 
 // Load reads the partition from its log start offset to its log end

@@ -12,8 +12,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/runnel-io/runnel/sdk/events"
+	"github.com/runnel-io/runnel/services/broker/natsevents"
 )
 
 // Config is what a broker is started with.
@@ -36,6 +40,13 @@ type Config struct {
 	Rack             string
 	// Settings are broker settings under Kafka's names, as key=value.
 	Settings []string
+	// NATSURL, when set, publishes offset events to that NATS server
+	// (package natsevents); NATSSubjectPrefix, ClusterName and
+	// NATSInterval shape them.
+	NATSURL           string
+	NATSSubjectPrefix string
+	ClusterName       string
+	NATSInterval      time.Duration
 }
 
 // Flags registers the binary's flags on fs, bound to c.
@@ -50,6 +61,10 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StoragePlugin, "storage-plugin", "", "run the storage backend as a plugin process instead: NAME (runnel-storage-NAME on RUNNEL_PLUGIN_PATH or in plugins/ beside this binary) or a binary's PATH; wins over --storage")
 	fs.IntVar(&c.StorageTailCache, "storage-tail-cache-bytes", 0, "per-partition cache of the newest batches of plugin-process backends, so reads near the end never cross the process boundary (0: 8 MiB; negative: off)")
 	fs.StringVar(&c.Rack, "rack", "", "rack of this broker (Kafka's broker.rack)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server to publish offset events to, for lagmon (nats://HOST:4222[,nats://...]; empty: off)")
+	fs.StringVar(&c.NATSSubjectPrefix, "nats-subject-prefix", events.DefaultPrefix, "first token(s) of the event subjects: PREFIX.CLUSTER.offsets.log_end, .offsets.commit, .groups.members")
+	fs.StringVar(&c.ClusterName, "cluster-name", natsevents.DefaultCluster, "the cluster's name in the event subjects (CLUSTER); lagmon's cluster name for it")
+	fs.DurationVar(&c.NATSInterval, "nats-interval", natsevents.DefaultInterval, "how often the log-end offsets of the partitions this broker leads are published")
 	fs.StringArrayVar(&c.Settings, "config", nil, "broker setting under Kafka's name, key=value (repeatable; in RUNNEL_CONFIG separate several with ';'), e.g. num.partitions=3, log.retention.ms=3600000")
 }
 

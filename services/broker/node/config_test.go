@@ -4,7 +4,9 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -18,6 +20,9 @@ func TestFlagsAndSettings(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:9092" || c.Coordinator != "127.0.0.1:2181" || c.Storage != "file" || c.ID != 1 {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if c.NATSURL != "" || c.NATSSubjectPrefix != "runnel" || c.ClusterName != "local" || c.NATSInterval != 5*time.Second {
+		t.Fatalf("event defaults: %+v", c)
 	}
 	got, err := c.ParseSettings()
 	want := map[string]string{"num.partitions": "3", "log.retention.ms": "1000", "segment.bytes": "2048"}
@@ -48,5 +53,26 @@ func TestAdvertised(t *testing.T) {
 	c.AdvertisedListener = "nohost"
 	if _, _, err := c.advertised(bound); err == nil {
 		t.Fatal("an address without a port was accepted")
+	}
+}
+
+func TestEventFlagsAreChecked(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		flag string
+	}{
+		{Config{NATSURL: "nats://127.0.0.1:4222", ClusterName: "prod.eu"}, "--cluster-name"},
+		{Config{NATSURL: "nats://127.0.0.1:4222", NATSSubjectPrefix: "a b"}, "--nats-subject-prefix"},
+		{Config{NATSURL: "nats://127.0.0.1:4222", NATSInterval: -time.Second}, "--nats-interval"},
+	} {
+		cfg, flag := c.cfg, c.flag
+		cfg.DataDir = t.TempDir()
+		if _, err := New(Params{Config: cfg}); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%+v: %v, want an error naming %s", cfg, err, flag)
+		}
+	}
+	// Without --nats-url the event flags are not used.
+	if _, err := New(Params{Config: Config{DataDir: t.TempDir(), ClusterName: "prod.eu", Storage: "memory"}}); err != nil {
+		t.Errorf("events off: %v", err)
 	}
 }

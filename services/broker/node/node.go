@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-io/runnel/services/broker/controller"
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/metadata"
+	"github.com/runnel-io/runnel/services/broker/natsevents"
 	"github.com/runnel-io/runnel/services/broker/replica"
 	"github.com/runnel-io/runnel/services/broker/wire"
 )
@@ -34,6 +35,7 @@ type Broker struct {
 	replicas *replica.Manager
 	ctrl     *controller.Controller
 	groups   *group.Coordinator
+	events   *natsevents.Publisher
 	server   *wire.Server
 	metrics  *http.Server
 	metricsH http.Handler
@@ -84,6 +86,12 @@ func New(p Params) (*Broker, error) {
 	}
 	b.backend = router
 	settings.Set(config.StorageBackend, router.Name())
+	if cfg.NATSURL != "" {
+		ec := cfg.eventsConfig()
+		if err := ec.Check(); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -127,6 +135,11 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
+	observer, err := b.startEvents(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	s := b.settings
 	b.ctrl = controller.New(controller.Params{Store: b.store, Settings: s, Logger: b.log, TracerProvider: b.tp, MeterProvider: b.mp})
 	b.groups = group.New(group.Params{
@@ -140,6 +153,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 			t, ok := b.store.Topic(topic)
 			return ok && !t.Deleting && p >= 0 && int(p) < len(t.Partitions)
 		},
+		Observer: observer,
 	})
 	handlers := api.New(api.Params{BrokerID: int32(b.cfg.ID), Cluster: b.store, Replicas: b.replicas, Controller: b.ctrl,
 		Groups: b.groups, Broker: b.settings, Logger: b.log})
@@ -264,6 +278,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 	}
 	if b.ctrl != nil {
 		b.ctrl.Close()
+	}
+	if b.events != nil {
+		errs = append(errs, b.events.Close())
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())

@@ -19,15 +19,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/runnel-io/runnel/sdk/events"
 	"github.com/runnel-io/runnel/services/lagmon/config"
-	"github.com/runnel-io/runnel/services/lagmon/events"
 )
 
 // The scenarios drive a consumer group through Burrow's statuses against a
 // real Kafka-protocol broker (franz-go's kfake, which keeps commits in
 // memory and has no __consumer_offsets topic, so lagmon's "auto" source
 // polls committed offsets) and through NATS events on an embedded NATS
-// server. Windows are 5 offsets refreshed every 100ms, so each scenario
+// server, published here as any publisher of the sdk/events contract
+// would. runnel_test.go runs them against Runnel's own broker through both
+// sources. Windows are 5 offsets refreshed every 100ms, so each scenario
 // takes a few seconds.
 
 const tick = 120 * time.Millisecond
@@ -86,26 +88,29 @@ type groupStatus struct {
 	Error   bool   `json:"error"`
 	Message string `json:"message"`
 	Status  struct {
-		Status     string `json:"status"`
-		TotalLag   uint64 `json:"totallag"`
-		Count      int    `json:"partition_count"`
-		Partitions []struct {
-			Topic      string   `json:"topic"`
-			Partition  int32    `json:"partition"`
-			Status     string   `json:"status"`
-			Owner      string   `json:"owner"`
-			ClientID   string   `json:"client_id"`
-			CurrentLag uint64   `json:"current_lag"`
-			Complete   float32  `json:"complete"`
-			LagSeconds *float64 `json:"lag_seconds"`
-			End        *struct {
-				Offset int64 `json:"offset"`
-			} `json:"end"`
-		} `json:"partitions"`
-		Maxlag *struct {
+		Status     string           `json:"status"`
+		TotalLag   uint64           `json:"totallag"`
+		Count      int              `json:"partition_count"`
+		Partitions []groupPartition `json:"partitions"`
+		Maxlag     *struct {
 			Topic string `json:"topic"`
 		} `json:"maxlag"`
 	} `json:"status"`
+}
+
+// groupPartition is one partition of the /lag answer.
+type groupPartition struct {
+	Topic      string   `json:"topic"`
+	Partition  int32    `json:"partition"`
+	Status     string   `json:"status"`
+	Owner      string   `json:"owner"`
+	ClientID   string   `json:"client_id"`
+	CurrentLag uint64   `json:"current_lag"`
+	Complete   float32  `json:"complete"`
+	LagSeconds *float64 `json:"lag_seconds"`
+	End        *struct {
+		Offset int64 `json:"offset"`
+	} `json:"end"`
 }
 
 func lagOf(t *testing.T, base, cluster, group string) (int, groupStatus) {

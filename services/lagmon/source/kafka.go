@@ -7,7 +7,8 @@
 //     topic is not readable, from polling ListGroups, DescribeGroups and
 //     OffsetFetch on the same interval.
 //   - NATS: Runnel brokers publish log-end offsets, commits and group
-//     members as events (see package events), so lagmon needs no polling.
+//     members as events (see package github.com/runnel-io/runnel/sdk/events),
+//     so lagmon needs no polling.
 //
 // Both write into a Sink (a *window.Store).
 //

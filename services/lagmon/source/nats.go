@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/runnel-io/runnel/services/lagmon/events"
+	"github.com/runnel-io/runnel/sdk/events"
 )
 
 // NATSConfig configures the NATS source of one cluster.
@@ -23,7 +23,8 @@ type NATSConfig struct {
 	Logger *slog.Logger
 }
 
-// NATS subscribes to a cluster's offset events (see package events).
+// NATS subscribes to a cluster's offset events (see package
+// github.com/runnel-io/runnel/sdk/events).
 type NATS struct {
 	cfg   NATSConfig
 	sink  Sink
@@ -107,8 +108,10 @@ func (n *NATS) handleCommit(b []byte) error {
 	if !n.sink.Accept(v.Group) {
 		return nil
 	}
-	order := v.Order
-	if order <= 0 {
+	var order int64
+	if v.Order != nil {
+		order = *v.Order
+	} else {
 		order = n.order.Add(1)
 	}
 	for _, p := range v.Offsets {

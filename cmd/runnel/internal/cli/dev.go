@@ -31,6 +31,7 @@ type devOptions struct {
 	zookeeperListen string
 	metricsListen   string
 	lagmonListen    string
+	natsListen      string
 	brokerConfig    []string
 	logLevel        string
 	logFormat       string
@@ -59,6 +60,7 @@ type devEndpoint struct {
 // (lagmon, the embedded NATS server) is one entry here.
 var devServices = []devService{
 	coordinatorDev,
+	natsDev,
 	brokerDev,
 	lagmonDev,
 }
@@ -91,7 +93,8 @@ var coordinatorDev = devService{
 	},
 }
 
-// brokerDev is broker 1, registered in the coordinator above.
+// brokerDev is broker 1, registered in the coordinator above, publishing
+// its offset events (as cluster "local") to the embedded NATS server.
 var brokerDev = devService{
 	module: func(o *devOptions) fx.Option {
 		var cfg node.Config
@@ -101,6 +104,8 @@ var brokerDev = devService{
 		cfg.DataDir = filepath.Join(o.dataDir, "broker")
 		cfg.Coordinator = o.zookeeperListen
 		cfg.Settings = o.brokerConfig
+		cfg.NATSURL = devNATSURL(o)
+		cfg.ClusterName = devCluster
 		return devModule("broker", node.Module(&cfg))
 	},
 	listens: func(o *devOptions) []devListen {
@@ -111,14 +116,24 @@ var brokerDev = devService{
 	},
 }
 
+// devCluster is the cluster's name in the offset events and the lag
+// monitor.
+const devCluster = "local"
+
 // lagmonDev is the lag monitor (Burrow's API, metrics and dashboard)
-// watching broker 1 as cluster "local"; an empty --lagmon-listen turns it off.
+// watching broker 1 as cluster "local": through the broker's NATS events
+// only (log ends, commits and members pushed by the broker), or, with the
+// embedded NATS server off, over the Kafka protocol (__consumer_offsets and
+// ListOffsets polls). An empty --lagmon-listen turns it off.
 var lagmonDev = devService{
 	module: func(o *devOptions) fx.Option {
 		if o.lagmonListen == "" {
 			return fx.Options()
 		}
-		f := monitor.Flags{Listen: o.lagmonListen, ClusterName: "local", BootstrapServer: o.kafkaListen}
+		f := monitor.Flags{Listen: o.lagmonListen, ClusterName: devCluster, NATSURL: devNATSURL(o)}
+		if f.NATSURL == "" {
+			f.BootstrapServer = o.kafkaListen
+		}
 		return devModule("lagmon", monitor.Module(&f))
 	},
 	listens: func(o *devOptions) []devListen {
@@ -154,16 +169,20 @@ func devCmd(s Streams) *cobra.Command {
 	var o devOptions
 	c := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the local platform (coordinator, broker and lag monitor) in one process",
+		Short: "Run the local platform (coordinator, NATS, broker and lag monitor) in one process",
 		Long: `Run Runnel's local platform in one process: a ZooKeeper-compatible coordinator
-(standalone), broker 1 registered in it, and the lag monitor (Burrow's API and
-a dashboard) watching it, sharing one telemetry setup.
+(standalone), an embedded NATS server, broker 1 registered in the coordinator
+and publishing its offset events to NATS, and the lag monitor (Burrow's API
+and a dashboard) watching the cluster as "local" through those events, sharing
+one telemetry setup. With --nats-listen "" there is no NATS server and the lag
+monitor reads the broker over the Kafka protocol instead.
 Once everything is up the endpoints are printed on stdout. Data is kept under
 --data-dir (coordinator/ and broker/), so a restart keeps topics and records.
 Ctrl-C (or SIGTERM) stops everything cleanly.`,
 		Example: `  runnel dev
   runnel dev --data-dir /tmp/runnel --kafka-listen 127.0.0.1:19092 --zookeeper-listen 127.0.0.1:12181
-  runnel dev --broker-config num.partitions=3 --broker-config log.retention.ms=3600000`,
+  runnel dev --broker-config num.partitions=3 --broker-config log.retention.ms=3600000
+  runnel dev --nats-listen ""        # no NATS: the lag monitor reads the Kafka protocol`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), o, s)
@@ -175,6 +194,7 @@ Ctrl-C (or SIGTERM) stops everything cleanly.`,
 	fs.StringVar(&o.zookeeperListen, "zookeeper-listen", "127.0.0.1:2181", "address of the ZooKeeper-compatible coordinator")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "127.0.0.1:8080", "address serving /metrics and the ZooKeeper AdminServer (empty: off)")
 	fs.StringVar(&o.lagmonListen, "lagmon-listen", "127.0.0.1:8000", "address of the lag monitor's Burrow API, /metrics and dashboard (empty: off)")
+	fs.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server carrying the broker's offset events to the lag monitor (empty: off; the lag monitor then reads the Kafka protocol)")
 	fs.StringArrayVar(&o.brokerConfig, "broker-config", nil, "broker setting under Kafka's name, key=value (repeatable), e.g. num.partitions=3")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")

@@ -1,7 +1,8 @@
 // Package brokertest starts the real processes the broker's integration
 // tests talk to: the runnel-broker binary, Runnel's coordinator and Apache
 // ZooKeeper 3.8, each on a free loopback port with its data in the test's
-// temporary directory, stopped when the test ends. It also finds the real
+// temporary directory, stopped when the test ends, and a NATS server
+// (nats-server, embedded in the test process). It also finds the real
 // Kafka clients the tests drive (kcat, Debian's Python clients).
 //
 // A missing peer skips the test, except under CI=true, where it fails it:

@@ -1,8 +1,12 @@
-// Package events defines the NATS subjects and JSON payloads through which
-// Runnel brokers tell lagmon about offsets, without lagmon having to poll or
-// read __consumer_offsets. Any publisher may use them.
+// Package events is the wire contract of Runnel's offset events: the NATS
+// subjects and JSON payloads through which brokers tell lagmon (or any
+// other subscriber) about log-end offsets, offset commits and group
+// membership, without polling or reading __consumer_offsets. Runnel's
+// broker publishes them (services/broker/natsevents); lagmon's NATS source
+// subscribes (services/lagmon/source). Any other publisher may use them.
 //
-// Subjects (CLUSTER is lagmon's cluster name, PREFIX defaults to "runnel"):
+// Subjects (PREFIX defaults to "runnel"; CLUSTER is the cluster's name,
+// the broker's --cluster-name, which must match lagmon's cluster name):
 //
 //	PREFIX.CLUSTER.offsets.log_end   log-end offsets of topic partitions
 //	PREFIX.CLUSTER.offsets.commit    offsets committed by a consumer group
@@ -11,26 +15,36 @@
 // Payloads are JSON objects; timestamps are Unix milliseconds.
 //
 // offsets.log_end, published by each partition leader on an interval (a
-// partition may appear in any number of messages):
+// partition may appear in any number of messages; a broker sends the high
+// watermark, the end consumers can read to and what ListOffsets answers for
+// "latest"):
 //
 //	{"timestamp": 1700000000000,
 //	 "partitions": [{"topic": "orders", "partition": 0, "partition_count": 3, "offset": 1234}]}
 //
-// offsets.commit, published for every accepted OffsetCommit (one message may
-// carry many partitions of one group):
+// offsets.commit, published for every accepted OffsetCommit (one message
+// carries the partitions of one request, all of one group):
 //
 //	{"group": "billing", "timestamp": 1700000000000, "order": 42,
 //	 "offsets": [{"topic": "orders", "partition": 0, "offset": 1200}]}
 //
-// "order" places the commit in the group's commit stream (a broker uses the
-// offset of the record it wrote to __consumer_offsets); when it is absent or
-// zero, lagmon uses the order of arrival, which NATS keeps per publisher.
+// "order" places the commit in the group's commit stream: a broker sends
+// the offset in __consumer_offsets of the commit's first record, which
+// grows with every commit of the group (0 is a valid order). When it is
+// absent, a subscriber uses the order of arrival, which NATS keeps per
+// publisher.
 //
-// groups.members, published when a group's generation changes; an empty
-// member list means the group has no members:
+// groups.members, published whenever a group's coordinator stores its
+// metadata: a new generation (the join completed, or the group became
+// empty) and that generation's assignment. An empty member list means the
+// group has no members. "generation" is informational:
 //
-//	{"group": "billing", "members": [{"client_id": "c-1", "client_host": "/10.0.0.7",
-//	  "assignments": {"orders": [0, 1]}}]}
+//	{"group": "billing", "generation": 3,
+//	 "members": [{"client_id": "c-1", "client_host": "/10.0.0.7", "assignments": {"orders": [0, 1]}}]}
+//
+// The decoders check what a subscriber relies on and answer ErrInvalid,
+// naming the field, for anything else; unknown fields are ignored, so a
+// publisher may add some.
 package events
 
 import (
@@ -71,10 +85,11 @@ type LogEndPartition struct {
 
 // Commit is the payload of offsets.commit.
 type Commit struct {
-	Group     string            `json:"group"`
-	Timestamp int64             `json:"timestamp"`
-	Order     int64             `json:"order,omitempty"`
-	Offsets   []CommitPartition `json:"offsets"`
+	Group     string `json:"group"`
+	Timestamp int64  `json:"timestamp"`
+	// Order is nil when the publisher gives none.
+	Order   *int64            `json:"order,omitempty"`
+	Offsets []CommitPartition `json:"offsets"`
 }
 
 // CommitPartition is one committed offset.
@@ -86,8 +101,9 @@ type CommitPartition struct {
 
 // Members is the payload of groups.members.
 type Members struct {
-	Group   string   `json:"group"`
-	Members []Member `json:"members"`
+	Group      string   `json:"group"`
+	Generation int32    `json:"generation,omitempty"`
+	Members    []Member `json:"members"`
 }
 
 // Member is one group member and the partitions assigned to it.
@@ -120,6 +136,9 @@ func DecodeCommit(b []byte) (Commit, error) {
 	if v.Group == "" {
 		return Commit{}, fmt.Errorf("%w: commit: no group", ErrInvalid)
 	}
+	if v.Order != nil && *v.Order < 0 {
+		return Commit{}, fmt.Errorf("%w: commit: negative order %d", ErrInvalid, *v.Order)
+	}
 	for _, p := range v.Offsets {
 		if p.Topic == "" || p.Partition < 0 {
 			return Commit{}, fmt.Errorf("%w: commit: partition %q/%d", ErrInvalid, p.Topic, p.Partition)
@@ -136,6 +155,15 @@ func DecodeMembers(b []byte) (Members, error) {
 	}
 	if v.Group == "" {
 		return Members{}, fmt.Errorf("%w: members: no group", ErrInvalid)
+	}
+	for _, m := range v.Members {
+		for topic, parts := range m.Assignments {
+			for _, p := range parts {
+				if topic == "" || p < 0 {
+					return Members{}, fmt.Errorf("%w: members: %s assigned partition %q/%d", ErrInvalid, m.ClientID, topic, p)
+				}
+			}
+		}
 	}
 	return v, nil
 }
