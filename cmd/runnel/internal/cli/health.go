@@ -51,8 +51,8 @@ scripts and load balancers.`,
 	kafka.Flags().Int32Var(&brokerID, "broker-id", -1, "also require that the cluster lists this broker id (the probed broker's own)")
 
 	zk := &cobra.Command{
-		Use:   "zookeeper HOST:PORT",
-		Short: "A ZooKeeper server (or Runnel coordinator) serves reads and writes (four-letter word isro answers rw)",
+		Use:     "zookeeper HOST:PORT",
+		Short:   "A ZooKeeper server (or Runnel coordinator) serves reads and writes (four-letter word isro answers rw)",
 		Example: `  runnel health zookeeper 127.0.0.1:2181`,
 		Args:    cobra.ExactArgs(1),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
