@@ -264,7 +264,9 @@ func (s *stack) bootstrapAll() string {
 // coordinator is the host address of coordinator i (1-3).
 func (s *stack) coordinator(i int) string { return fmt.Sprintf("127.0.0.1:%d", s.coordPorts[i-1]) }
 
-func (s *stack) lagmon(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.lagmonPort, path) }
+func (s *stack) lagmon(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.lagmonPort, path)
+}
 
 // run runs a program of the host with stdin, bounded; it fails the test
 // unless the program exits 0.
