@@ -29,6 +29,10 @@ import (
 // keys. acks=0 gets no response at all. Sequence numbers of idempotent
 // producers are checked per partition (package replica): a retried batch
 // is acknowledged at its first offset without being written again.
+//
+// When the request is sampled, each partition's append gets a span
+// ("append T") in the producer's trace, read from the first record's
+// headers (see startAppend): only then is a compressed batch opened.
 func init() { regKey(kmsg.Produce, 3, 9, (*Handlers).produce) }
 
 func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
@@ -50,7 +54,9 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 				err = kerr.InvalidRequiredAcks
 			} else {
 				var res replica.AppendResult
-				res, err = h.produceTo(ctx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
+				actx, span := startAppend(ctx, r, rt.Topic, rp.Partition, rp.Records)
+				res, err = h.produceTo(actx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
+				endAppend(span, res.BaseOffset, err)
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 			}
 			if err != nil {
