@@ -210,7 +210,7 @@ func get(url string) (string, error) {
 // the SDK producer's "send T", the broker's "append T" under it, the
 // storage call's client span under that, the plugin process's server span
 // under the client span, and the SDK consumer's "process T" under "send T".
-// Every service names itself and serves /metrics.
+// Every service names itself, exports its spans and serves /metrics.
 func TestTraceFromProducerToConsumer(t *testing.T) {
 	bin := binDir(t)
 	rcv := startReceiver(t)
@@ -318,13 +318,19 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 	}
 	t.Logf("one trace %s:\n  %v\n  %v\n  %v\n  %v\n  %v", send.trace, send, appendSpan, client, server, process)
 
-	// The coordinator exports its spans under its own name too.
-	waitFor(t, 30*time.Second, "spans of runnel-coordinator", func() error {
-		if _, ok := rcv.find(func(s span) bool { return s.service == "runnel-coordinator" }); !ok {
-			return fmt.Errorf("none yet")
-		}
-		return nil
-	})
+	// The coordinator and lagmon export their spans under their own
+	// names too (lagmon's: one per API request).
+	if _, err := get("http://" + lagmon + "/v3/kafka"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"runnel-coordinator", "runnel-lagmon"} {
+		waitFor(t, 30*time.Second, "spans of "+name, func() error {
+			if _, ok := rcv.find(func(s span) bool { return s.service == name }); !ok {
+				return fmt.Errorf("none yet")
+			}
+			return nil
+		})
+	}
 
 	// Every service serves Prometheus metrics.
 	for url, want := range map[string]string{
