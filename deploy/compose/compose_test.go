@@ -62,6 +62,25 @@ func TestComposeStack(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("kcat read %d records, want %d:\n%v", len(got), len(want), got)
 	}
+	// lagmon keeps a commit only for partitions whose log-end offset it
+	// has read (Burrow's rule): wait until it has all 60 records' worth,
+	// or the group's commits could come too early to count.
+	eventually(t, 60*time.Second, "lagmon reads the topic's log-end offsets", func() error {
+		var off struct {
+			Offsets []int64 `json:"offsets"`
+		}
+		if err := getJSON(s.lagmon("/v3/kafka/runnel/topic/"+topic), &off); err != nil {
+			return err
+		}
+		var sum int64
+		for _, o := range off.Offsets {
+			sum += o
+		}
+		if len(off.Offsets) != 3 || sum != 60 {
+			return fmt.Errorf("offsets %v", off.Offsets)
+		}
+		return nil
+	})
 	// The console consumer reads them in a group, which commits.
 	got = lines(s.runnel("", "consume", "--bootstrap-server", s.bootstrap(3), "--topic", topic, "--group", group,
 		"--from-beginning", "--max-messages", "60", "--timeout", "60s", "--format", `%k=%s\n`))
