@@ -164,6 +164,7 @@ func startStack(t *testing.T) *stack {
 	}
 	s.env = append(s.env, fmt.Sprintf("RUNNEL_LAGMON_PORT=%d", s.lagmonPort))
 	t.Cleanup(s.down)
+	t.Logf("project %s with %s, subnet %s.0/24, brokers on %v", s.project, strings.Join(compose, " "), s.subnet, s.brokerPorts)
 	if out, err := s.composeRun(upTimeout, "up", "-d"); err != nil {
 		t.Fatalf("compose up: %v\n%s", err, out)
 	}
