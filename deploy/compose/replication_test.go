@@ -53,6 +53,11 @@ func (l *ackLog) snapshot() []acked {
 	return slices.Clone(l.records)
 }
 
+// bootstrapAll names all three brokers.
+func (s *stack) bootstrapAll() string {
+	return strings.Join([]string{s.bootstrap(1), s.bootstrap(2), s.bootstrap(3)}, ",")
+}
+
 // producer is an idempotent acks=all client of the stack from the host.
 func (s *stack) producer(opts ...kgo.Opt) *kgo.Client {
 	s.t.Helper()

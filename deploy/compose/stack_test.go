@@ -257,11 +257,6 @@ func (s *stack) start(svc string) {
 // bootstrap is the host's bootstrap address of broker i (1-3).
 func (s *stack) bootstrap(i int) string { return fmt.Sprintf("127.0.0.1:%d", s.brokerPorts[i-1]) }
 
-// bootstrapAll names all three brokers.
-func (s *stack) bootstrapAll() string {
-	return strings.Join([]string{s.bootstrap(1), s.bootstrap(2), s.bootstrap(3)}, ",")
-}
-
 // coordinator is the host address of coordinator i (1-3).
 func (s *stack) coordinator(i int) string { return fmt.Sprintf("127.0.0.1:%d", s.coordPorts[i-1]) }
 
