@@ -25,6 +25,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/runnel-io/runnel/internal/await"
 	"github.com/runnel-io/runnel/sdk"
 )
 
@@ -175,21 +176,6 @@ func service(t *testing.T, env []string, bin string, args ...string) *bytes.Buff
 	return &out
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func get(url string) (string, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
@@ -246,7 +232,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	waitFor(t, time.Minute, "the broker creates a topic", func() error {
+	await.Until(t, time.Minute, "the broker creates a topic", func() error {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		err := admin.CreateTopic(cctx, topic, 1, 1, nil)
@@ -284,7 +270,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 
 	// The trace, span by span.
 	var send, appendSpan, client, server, process span
-	waitFor(t, 30*time.Second, "the whole trace at the receiver", func() error {
+	await.Until(t, 30*time.Second, "the whole trace at the receiver", func() error {
 		var ok bool
 		if send, ok = rcv.find(func(s span) bool { return s.service == "tracing-test" && s.name == "send "+topic }); !ok {
 			return fmt.Errorf("no send span")
@@ -324,7 +310,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"runnel-coordinator", "runnel-lagmon"} {
-		waitFor(t, 30*time.Second, "spans of "+name, func() error {
+		await.Until(t, 30*time.Second, "spans of "+name, func() error {
 			if _, ok := rcv.find(func(s span) bool { return s.service == name }); !ok {
 				return fmt.Errorf("none yet")
 			}
@@ -338,7 +324,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 		"http://" + zkAdmin + "/metrics":       "go_goroutines",
 		"http://" + lagmon + "/metrics":        "go_goroutines",
 	} {
-		waitFor(t, 30*time.Second, url, func() error {
+		await.Until(t, 30*time.Second, url, func() error {
 			body, err := get(url)
 			if err != nil {
 				return err

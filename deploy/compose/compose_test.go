@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/runnel-io/runnel/internal/await"
 )
 
 // TestComposeStack walks the README's compose section on a stack of its
@@ -65,7 +67,7 @@ func TestComposeStack(t *testing.T) {
 	// lagmon keeps a commit only for partitions whose log-end offset it
 	// has read (Burrow's rule): wait until it has all 60 records' worth,
 	// or the group's commits could come too early to count.
-	eventually(t, 60*time.Second, "lagmon reads the topic's log-end offsets", func() error {
+	await.Until(t, 60*time.Second, "lagmon reads the topic's log-end offsets", func() error {
 		var off struct {
 			Offsets []int64 `json:"offsets"`
 		}
@@ -96,7 +98,7 @@ func TestComposeStack(t *testing.T) {
 		}
 		return lag.caughtUp(topic, 3)
 	}
-	eventually(t, 60*time.Second, "lagmon reports the group caught up", lagOK)
+	await.Until(t, 60*time.Second, "lagmon reports the group caught up", lagOK)
 
 	// Every service serves /metrics: lagmon on its published port, the
 	// brokers and coordinators inside the network (probed from within
@@ -143,7 +145,7 @@ func TestComposeStack(t *testing.T) {
 		t.Fatalf("after-leader-loss holds %v", got)
 	}
 	// And lag still answers.
-	eventually(t, 30*time.Second, "lagmon answers with the coordinator leader gone", lagOK)
+	await.Until(t, 30*time.Second, "lagmon answers with the coordinator leader gone", lagOK)
 
 	// The old leader comes back, catches up and serves what was written
 	// while it was away.

@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sys/unix"
+
+	"github.com/runnel-io/runnel/internal/await"
 )
 
 // acked is a record the cluster acknowledged with acks=all.
@@ -119,7 +121,7 @@ func (s *stack) createTopic(adm *kadm.Client, topic string, partitions int32) {
 		s.t.Fatalf("create %s: %v", topic, err)
 	}
 	for p := range partitions {
-		eventually(s.t, 30*time.Second, fmt.Sprintf("%s/%d has a leader and three in sync", topic, p), func() error {
+		await.Until(s.t, 30*time.Second, fmt.Sprintf("%s/%d has a leader and three in sync", topic, p), func() error {
 			pd, err := s.partitionState(adm, topic, p)
 			if err != nil {
 				return err
@@ -273,7 +275,7 @@ func TestComposeBrokerLoss(t *testing.T) {
 		}
 		wg.Wait()
 	}()
-	eventually(t, 30*time.Second, "records acknowledged before the kill", func() error {
+	await.Until(t, 30*time.Second, "records acknowledged before the kill", func() error {
 		if n := len(log.snapshot()); n < 500 {
 			return fmt.Errorf("%d so far", n)
 		}
@@ -288,7 +290,7 @@ func TestComposeBrokerLoss(t *testing.T) {
 	t.Logf("killing %s, leader of %s/0 at epoch %d", brokerOf(victim), topic, before.LeaderEpoch)
 	s.kill(brokerOf(victim))
 
-	eventually(t, 60*time.Second, "a new leader of "+topic+"/0 from the ISR", func() error {
+	await.Until(t, 60*time.Second, "a new leader of "+topic+"/0 from the ISR", func() error {
 		pd, err := s.partitionState(adm, topic, 0)
 		if err != nil {
 			return err
@@ -302,7 +304,7 @@ func TestComposeBrokerLoss(t *testing.T) {
 		return nil
 	})
 	n := len(log.snapshot())
-	eventually(t, 60*time.Second, "acks=all goes on with two brokers", func() error {
+	await.Until(t, 60*time.Second, "acks=all goes on with two brokers", func() error {
 		if m := len(log.snapshot()); m < n+500 {
 			return fmt.Errorf("%d more so far", m-n)
 		}
@@ -310,7 +312,7 @@ func TestComposeBrokerLoss(t *testing.T) {
 	})
 
 	s.start(brokerOf(victim))
-	eventually(t, 90*time.Second, brokerOf(victim)+" back in every ISR", func() error {
+	await.Until(t, 90*time.Second, brokerOf(victim)+" back in every ISR", func() error {
 		for p := range int32(3) {
 			pd, err := s.partitionState(adm, topic, p)
 			if err != nil {
@@ -430,7 +432,7 @@ func TestComposeBrokerPartition(t *testing.T) {
 	inside.Close()
 
 	// The others elect a leader from the ISR and go on.
-	eventually(t, 60*time.Second, "a new leader of "+topic+"/0", func() error {
+	await.Until(t, 60*time.Second, "a new leader of "+topic+"/0", func() error {
 		pd, err := s.partitionState(adm, topic, 0)
 		if err != nil {
 			return err
@@ -453,7 +455,7 @@ func TestComposeBrokerPartition(t *testing.T) {
 	s.docker("network", "connect", network, s.ids[svc])
 	reconnected = true
 	s.waitHealthy(svc)
-	eventually(t, 90*time.Second, svc+" back in the ISR", func() error {
+	await.Until(t, 90*time.Second, svc+" back in the ISR", func() error {
 		pd, err := s.partitionState(adm, topic, 0)
 		if err != nil {
 			return err
@@ -475,7 +477,7 @@ func TestComposeBrokerPartition(t *testing.T) {
 	for _, o := range others {
 		s.docker("stop", "--time", "20", s.ids[o])
 	}
-	eventually(t, 60*time.Second, svc+" leads "+topic+"/0 again", func() error {
+	await.Until(t, 60*time.Second, svc+" leads "+topic+"/0 again", func() error {
 		pd, err := s.partitionState(adm, topic, 0)
 		if err != nil {
 			return err

@@ -363,23 +363,6 @@ func getJSON(url string, v any) error {
 	return json.Unmarshal([]byte(body), v)
 }
 
-// eventually retries f every 250ms until it returns nil, failing the test
-// with f's last error after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // freePorts returns n host ports that were free on 127.0.0.1 a moment ago.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
