@@ -130,7 +130,7 @@ func freeAddrs(t *testing.T, n int) []string {
 type devProcess struct {
 	cmd                *exec.Cmd
 	kafka, zk, metrics string
-	nats               string
+	nats, lagmon       string
 	announcement       string
 	stderr             *lockedBuffer
 	exited             chan struct{}
@@ -164,13 +164,13 @@ func startDev(t *testing.T, dataDir string, addrs []string) *devProcess {
 		addrs = freeAddrs(t, 3)
 	}
 	own := freeAddrs(t, 2)
-	d := &devProcess{kafka: addrs[0], zk: addrs[1], metrics: addrs[2], nats: own[1], dataDir: dataDir, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &devProcess{kafka: addrs[0], zk: addrs[1], metrics: addrs[2], lagmon: own[0], nats: own[1], dataDir: dataDir, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	d.bootstrapF = "--bootstrap-server=" + d.kafka
 	// lagmon and NATS get ports of their own too, so runs never meet on
 	// 8000 or 4222.
 	d.cmd = exec.Command(runnelBin, "dev", "--data-dir", dataDir,
 		"--kafka-listen", d.kafka, "--zookeeper-listen", d.zk, "--metrics-listen", d.metrics,
-		"--lagmon-listen", own[0], "--nats-listen", d.nats)
+		"--lagmon-listen", d.lagmon, "--nats-listen", d.nats)
 	d.cmd.Stderr = d.stderr
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
@@ -291,6 +291,20 @@ func TestDev(t *testing.T) {
 		if err != nil || !strings.HasPrefix(info, "INFO {") || !strings.Contains(info, `"server_name":"runnel-dev"`) {
 			t.Errorf("NATS greeting %q (%v)", info, err)
 		}
+	})
+
+	t.Run("health", func(t *testing.T) {
+		if r := runnel(t, "", "health", "kafka", d.kafka, "--broker-id", "1").ok(t, "health kafka"); !strings.Contains(r.out, "1 broker(s), controller 1") {
+			t.Errorf("health kafka said %q", r.out)
+		}
+		runnel(t, "", "health", "kafka", d.kafka, "--broker-id", "9").fails(t, 1, "broker 9 is not registered")
+		runnel(t, "", "health", "zookeeper", d.zk).ok(t, "health zookeeper")
+		runnel(t, "", "health", "http", "http://"+d.lagmon+"/burrow/admin").ok(t, "health http")
+		runnel(t, "", "health", "http", "http://"+d.lagmon+"/no/such/page").fails(t, 1, "404")
+		closed := freeAddrs(t, 1)[0]
+		runnel(t, "", "health", "kafka", closed, "--timeout", "2s").fails(t, 1, "does not answer Metadata")
+		runnel(t, "", "health", "zookeeper", closed).fails(t, 1, "cannot reach "+closed)
+		runnel(t, "", "health", "kafka").fails(t, 2, "accepts 1 arg")
 	})
 
 	t.Run("cluster", func(t *testing.T) {

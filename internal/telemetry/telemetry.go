@@ -9,8 +9,8 @@
 //     service name passed to New is the default.
 //   - OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turn on
 //     OTLP trace export; OTEL_EXPORTER_OTLP_PROTOCOL picks "grpc" or
-//     "http/protobuf" (the default). Without an endpoint no span leaves the
-//     process.
+//     "http/protobuf" (the default). Without an endpoint no span is sampled,
+//     so none is recorded or leaves the process.
 //   - OTEL_SDK_DISABLED=true installs no-op providers.
 //
 // Metrics always flow into a Prometheus registry that the service serves at
@@ -84,6 +84,12 @@ func New(ctx context.Context, serviceName string) (*Providers, error) {
 		return nil, err
 	} else if exp != nil {
 		topts = append(topts, sdktrace.WithBatcher(exp))
+	} else {
+		// Spans that never leave the process are not worth recording;
+		// unsampled spans also spare the work instrumentation does only
+		// for recorded ones (the broker opening produced batches to read
+		// their trace context). Trace context still propagates.
+		topts = append(topts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(topts...)
 	p.TracerProvider = tp

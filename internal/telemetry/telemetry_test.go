@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -67,5 +68,25 @@ func TestDisabled(t *testing.T) {
 	}
 	if _, ok := p.TracerProvider.(tracenoop.TracerProvider); !ok {
 		t.Fatalf("tracer provider %T, want no-op", p.TracerProvider)
+	}
+}
+
+// TestSamplingFollowsExport: spans are sampled only when they are exported.
+func TestSamplingFollowsExport(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	for endpoint, sampled := range map[string]bool{"": false, "http://127.0.0.1:1": true} {
+		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+		p, err := New(context.Background(), "runnel-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, span := p.TracerProvider.Tracer("t").Start(context.Background(), "s")
+		if got := span.SpanContext().IsSampled(); got != sampled || span.IsRecording() != sampled {
+			t.Errorf("endpoint %q: sampled %v recording %v, want %v", endpoint, got, span.IsRecording(), sampled)
+		}
+		span.End()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = p.Shutdown(ctx)
+		cancel()
 	}
 }

@@ -43,7 +43,14 @@ type Plugin struct {
 	Info plugin.Description
 	// New makes the backend; a plugin process calls it once.
 	New func() (Backend, error)
+	// Shutdown, when set, runs in a plugin process after the backend is
+	// closed and before the process exits: where a binary flushes its
+	// telemetry.
+	Shutdown func(context.Context) error
 }
+
+// shutdownTimeout bounds Plugin.Shutdown.
+const shutdownTimeout = 5 * time.Second
 
 func (p Plugin) description() plugin.Description {
 	d := p.Info
@@ -142,6 +149,11 @@ func Serve(p Plugin) {
 	stop := func(code int) {
 		_ = srv.close()
 		stopProfile()
+		if p.Shutdown != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			_ = p.Shutdown(ctx)
+			cancel()
+		}
 		os.Exit(code)
 	}
 	go watchParent(os.Getppid(), func() { stop(1) })

@@ -6,6 +6,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/runnel-io/runnel/internal/telemetry"
 	"github.com/runnel-io/runnel/plugins/storage/file"
 	"github.com/runnel-io/runnel/sdk/plugin"
 	"github.com/runnel-io/runnel/sdk/storage"
@@ -25,4 +30,14 @@ var Plugin = storage.Plugin{
 	New: func() (storage.Backend, error) { return file.New(""), nil },
 }
 
-func main() { storage.Serve(Plugin) }
+// main serves Plugin, exporting the process's spans (its side of every
+// storage call) over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+func main() {
+	p := Plugin
+	if tel, err := telemetry.New(context.Background(), "runnel-storage-file"); err != nil {
+		fmt.Fprintf(os.Stderr, "runnel-storage-file: %v\n", err)
+	} else {
+		p.Shutdown = tel.Shutdown
+	}
+	storage.Serve(p)
+}

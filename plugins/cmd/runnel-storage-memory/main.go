@@ -4,6 +4,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/runnel-io/runnel/internal/telemetry"
 	"github.com/runnel-io/runnel/plugins/storage/memory"
 	"github.com/runnel-io/runnel/sdk/plugin"
 	"github.com/runnel-io/runnel/sdk/storage"
@@ -22,4 +27,14 @@ var Plugin = storage.Plugin{
 	New: func() (storage.Backend, error) { return memory.New(), nil },
 }
 
-func main() { storage.Serve(Plugin) }
+// main serves Plugin, exporting the process's spans (its side of every
+// storage call) over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+func main() {
+	p := Plugin
+	if tel, err := telemetry.New(context.Background(), "runnel-storage-memory"); err != nil {
+		fmt.Fprintf(os.Stderr, "runnel-storage-memory: %v\n", err)
+	} else {
+		p.Shutdown = tel.Shutdown
+	}
+	storage.Serve(p)
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/runnel-io/runnel/services/broker/group"
 	"github.com/runnel-io/runnel/services/broker/replica"
@@ -32,6 +31,10 @@ import (
 // producers are checked per partition (package replica): a retried batch
 // is acknowledged at its first offset without being written again.
 //
+// When the request is sampled, each partition's append gets a span
+// ("append T") in the producer's trace, read from the first record's
+// headers (see startAppend): only then is a compressed batch opened.
+//
 // acks=all (-1) needs the ISR to hold min.insync.replicas before the
 // append (NOT_ENOUGH_REPLICAS), then waits, off the connection's reading
 // goroutine, until every ISR member has the records: the high watermark
@@ -40,15 +43,17 @@ import (
 // NOT_LEADER_OR_FOLLOWER, and an ISR that shrank below
 // min.insync.replicas meanwhile NOT_ENOUGH_REPLICAS_AFTER_APPEND, as in
 // Kafka. The records stay in the log in every case (the producer retries,
-// and idempotence keeps the retry from doubling them).
+// and idempotence keeps the retry from doubling them). The wait is a span
+// of its own ("replicate T"), a child of the partition's append span.
 func init() { regKey(kmsg.Produce, 3, 9, (*Handlers).produce) }
 
 // pendingAck is an acks=all partition whose records are appended but not
 // yet on the whole ISR.
 type pendingAck struct {
-	sp  *kmsg.ProduceResponseTopicPartition
-	p   *replica.Partition
-	res replica.AppendResult
+	sp    *kmsg.ProduceResponseTopicPartition
+	p     *replica.Partition
+	res   replica.AppendResult
+	trace context.Context // the append span's, for the replicate span
 }
 
 func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
@@ -72,10 +77,12 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 			} else {
 				var res replica.AppendResult
 				var p *replica.Partition
-				p, res, err = h.produceTo(ctx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
+				actx, span := startAppend(ctx, r, rt.Topic, rp.Partition, rp.Records)
+				p, res, err = h.produceTo(actx, rt.Topic, rp.Partition, rp.Records, req.Acks, now)
+				endAppend(span, res.BaseOffset, err)
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 				if err == nil && req.Acks == -1 && !p.Replicated(res.LastOffset) {
-					pending = append(pending, pendingAck{p: p, res: res})
+					pending = append(pending, pendingAck{p: p, res: res, trace: actx})
 				}
 			}
 			if err != nil {
@@ -115,30 +122,25 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) {
 // awaitReplication answers an acks=all produce once its partitions are
 // on their whole ISRs, or failed to get there within the request timeout.
 func (h *Handlers) awaitReplication(ctx context.Context, r *wire.Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, pending []pendingAck) {
-	var span trace.Span
-	if r.Span != nil {
-		ctx, span = r.Span.TracerProvider().Tracer("github.com/runnel-io/runnel/services/broker/api").Start(
-			trace.ContextWithSpan(ctx, r.Span), "replicate", trace.WithAttributes(attribute.Int("runnel.partitions", len(pending))))
-		defer span.End()
-	}
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
 	defer cancel()
 	for _, pa := range pending {
-		if err := pa.p.WaitReplicated(wctx, pa.res.LastOffset, pa.res.LeaderEpoch); err != nil {
-			if ctx.Err() != nil {
-				r.Fail(ctx.Err()) // the connection is closing
-				return
-			}
-			pa.sp.ErrorCode = errCode(err)
-			if errors.Is(err, context.DeadlineExceeded) {
-				pa.sp.ErrorCode = kerr.RequestTimedOut.Code
-			}
-			if req.Version >= 8 {
-				pa.sp.ErrorMessage = errMessage(err)
-			}
-			if span != nil {
-				span.RecordError(err)
-			}
+		span := startReplicate(pa.trace, r, pa.p, pa.res)
+		err := pa.p.WaitReplicated(wctx, pa.res.LastOffset, pa.res.LeaderEpoch)
+		endReplicate(span, pa.p, err)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			r.Fail(ctx.Err()) // the connection is closing
+			return
+		}
+		pa.sp.ErrorCode = errCode(err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			pa.sp.ErrorCode = kerr.RequestTimedOut.Code
+		}
+		if req.Version >= 8 {
+			pa.sp.ErrorMessage = errMessage(err)
 		}
 	}
 	r.Respond(resp)

@@ -26,6 +26,11 @@ type Config struct {
 	ContainerCheckInterval time.Duration
 	SnapCount              int64
 	NoSync                 bool
+	// KeepSessionsOnStop leaves the sessions of this member's clients open
+	// when it stops gracefully, for them to resume on another member (or on
+	// this one after a restart) within their timeout; by default a graceful
+	// stop closes them, so their ephemeral nodes go at once.
+	KeepSessionsOnStop bool
 }
 
 // Flags registers the binary's flags on fs, bound to c.
@@ -39,6 +44,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxClientConns, "max-client-cnxns", 60, "connections allowed from one IP address (0: unlimited)")
 	fs.DurationVar(&c.ContainerCheckInterval, "container-check-interval", time.Minute, "how often empty containers and expired TTL nodes are removed")
 	fs.Int64Var(&c.SnapCount, "snap-count", 100000, "transactions between snapshots")
+	fs.BoolVar(&c.KeepSessionsOnStop, "keep-sessions-on-stop", false, "on SIGTERM leave the clients' sessions open for them to resume elsewhere within their timeout (default: close them, so their ephemeral nodes go at once)")
 	fs.BoolVar(&c.NoSync, "unsafe-no-fsync", false, "skip fdatasync on commit: acknowledged writes can be lost in a power failure (never in production)")
 }
 

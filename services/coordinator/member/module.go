@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -81,6 +82,10 @@ func connectEnsemble(r server.Replicator, s *server.Server) {
 	}
 }
 
+// closeSessionsTimeout bounds the closing of sessions on a graceful stop
+// (an ensemble member cut off from its leader cannot close any).
+const closeSessionsTimeout = 5 * time.Second
+
 type serverParams struct {
 	fx.In
 	Lifecycle      fx.Lifecycle
@@ -109,6 +114,17 @@ func newServer(p serverParams) (*server.Server, error) {
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(context.Context) error { return s.Start() },
 		OnStop: func(ctx context.Context) error {
+			if !p.Config.KeepSessionsOnStop {
+				// A graceful stop ends the sessions of the clients
+				// connected here, as if each had closed its own: their
+				// ephemeral nodes (a broker's registration, a lock)
+				// vanish now instead of after the session timeout.
+				// The replicator is still running: fx stops it after
+				// the server.
+				cctx, cancel := context.WithTimeout(ctx, closeSessionsTimeout)
+				s.CloseSessions(cctx)
+				cancel()
+			}
 			s.Stop()
 			return nil
 		},

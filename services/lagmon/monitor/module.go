@@ -18,7 +18,8 @@ func Module(f *Flags) fx.Option {
 			if err != nil {
 				return nil, err
 			}
-			m, err := New(cfg, Options{Listen: f.Listen, Logger: logger, Registry: p.Registry, MetricsHandler: p.Handler()})
+			m, err := New(cfg, Options{Listen: f.Listen, Logger: logger, Registry: p.Registry, MetricsHandler: p.Handler(),
+				TracerProvider: p.TracerProvider, MeterProvider: p.MeterProvider})
 			if err != nil {
 				return nil, err
 			}

@@ -19,6 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/runnel-io/runnel/services/lagmon/config"
 	"github.com/runnel-io/runnel/services/lagmon/dashboard"
@@ -102,6 +105,11 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// TracerProvider and MeterProvider instrument the HTTP server (a span
+	// and the HTTP server metrics per API or dashboard request; scrapes
+	// of /metrics and the health endpoints get none). Nil: the globals.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Monitor is a running (or ready to run) lagmon.
@@ -221,7 +229,7 @@ func (m *Monitor) Start(context.Context) error {
 	}
 	run("notifiers", m.Notify.Run)
 	run("dashboard sampler", m.Sampler.Run)
-	m.srv = &http.Server{Handler: m.API, ReadHeaderTimeout: 10 * time.Second}
+	m.srv = &http.Server{Handler: m.instrument(m.API), ReadHeaderTimeout: 10 * time.Second}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -253,4 +261,30 @@ func (m *Monitor) Stop(ctx context.Context) error {
 		return errors.Join(err, ctx.Err())
 	}
 	return err
+}
+
+// instrument wraps the HTTP API in OpenTelemetry's HTTP server
+// instrumentation. Requests that machines make every few seconds (the
+// Prometheus scrape, container healthchecks on /burrow/admin) are left out.
+func (m *Monitor) instrument(h http.Handler) http.Handler {
+	opts := []otelhttp.Option{
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			return r.URL.Path != "/metrics" && !strings.HasPrefix(r.URL.Path, "/burrow/admin")
+		}),
+		// The route ("GET /v3/kafka/{cluster}/consumer/{group}/lag"),
+		// known once the mux has matched; the method until then.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if r.Pattern != "" {
+				return r.Pattern
+			}
+			return r.Method
+		}),
+	}
+	if m.opts.TracerProvider != nil {
+		opts = append(opts, otelhttp.WithTracerProvider(m.opts.TracerProvider))
+	}
+	if m.opts.MeterProvider != nil {
+		opts = append(opts, otelhttp.WithMeterProvider(m.opts.MeterProvider))
+	}
+	return otelhttp.NewHandler(h, "lagmon", opts...)
 }

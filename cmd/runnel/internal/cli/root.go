@@ -169,6 +169,9 @@ Exit codes: 0 success, 1 failure (one line on stderr says why), 2 usage error.`,
 	plugins := pluginsCmd(s)
 	plugins.GroupID = "platform"
 	root.AddCommand(plugins)
+	health := healthCmd(s)
+	health.GroupID = "platform"
+	root.AddCommand(health)
 	return root
 }
 
