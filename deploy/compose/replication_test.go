@@ -1,8 +1,6 @@
-//go:build replication
-
-// The tests of this file need brokers that replicate (followers fetching
+// The tests of this file need brokers that replicate: followers fetching
 // from leaders, the ISR, acks=all waiting for it, leader failover and
-// truncation): run them with `go test -tags replication`.
+// truncation.
 
 package compose
 

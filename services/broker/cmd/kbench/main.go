@@ -15,7 +15,8 @@
 // --coordinator to use a running coordinator or --broker to measure a
 // running broker instead. --groups measures consumer groups instead
 // (groups.go): a 3-member group's consumption throughput and its p50
-// rebalance time when a third member joins.
+// rebalance time when a third member joins. --cluster measures
+// replication instead (cluster.go).
 package main
 
 import (
@@ -54,6 +55,7 @@ type options struct {
 	tailCache   int
 	rounds      int
 	groups      bool
+	cluster     bool
 }
 
 func main() {
@@ -69,6 +71,7 @@ func main() {
 	flag.IntVar(&o.tailCache, "storage-tail-cache-bytes", 0, "per-partition tail cache of a plugin-process backend (0: the broker's default; negative: off)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per size, alternating which target goes first; the best round of each target counts")
 	flag.BoolVar(&o.groups, "groups", false, "measure consumer groups instead (groups.go): a 3-member group's consumption throughput and p50 rebalance time")
+	flag.BoolVar(&o.cluster, "cluster", false, "measure replication instead (cluster.go): three broker processes at replication factor 3 with acks=all and at replication factor 1, against one broker with acks=1")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -90,6 +93,9 @@ func main() {
 
 func run(o options) error {
 	ctx := context.Background()
+	if o.cluster {
+		return runCluster(ctx, o)
+	}
 	addr := o.broker
 	if addr == "" {
 		stop, a, err := startRunnel(ctx, o)
@@ -178,12 +184,22 @@ func createTopic(ctx context.Context, addr, topic string, partitions int) error 
 	return resp.Err
 }
 
-// produce sends records as fast as the client allows and records each
-// one's latency from Produce to its acknowledgement.
+// produce sends records with acks=1 as fast as the client allows and
+// records each one's latency from Produce to its acknowledgement.
 func produce(ctx context.Context, addr, topic string, size int, o options) (result, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(250_000), kgo.ProducerBatchMaxBytes(1<<20))
+	return produceWith(ctx, []string{addr}, topic, size, o, kgo.LeaderAck())
+}
+
+// produceWith is produce with the given acks (acks=all with idempotence,
+// franz-go's default, as a Kafka producer would use it) to a cluster.
+func produceWith(ctx context.Context, seeds []string, topic string, size int, o options, acks kgo.Acks) (result, error) {
+	addr := seeds[0]
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(acks),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(250_000), kgo.ProducerBatchMaxBytes(1 << 20)}
+	if acks != kgo.AllISRAcks() {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return result{}, err
 	}
@@ -271,11 +287,9 @@ func startRunnel(ctx context.Context, o options) (func(), string, error) {
 		bin := o.coordBin
 		if bin == "" {
 			bin = filepath.Join(dir, "runnel-coordinator")
-			cmd := exec.Command("go", "build", "-o", bin, "./cmd/runnel-coordinator")
-			cmd.Dir = "../coordinator"
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if err := goBuild(bin, "../coordinator", "./cmd/runnel-coordinator"); err != nil {
 				stop()
-				return nil, "", fmt.Errorf("build coordinator (run from services/broker or pass --coordinator-bin): %w\n%s", err, out)
+				return nil, "", err
 			}
 		}
 		port, err := freePort()
