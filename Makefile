@@ -42,6 +42,7 @@ bench: build
 	cd services/coordinator && $(GO) run ./cmd/zkbench --compare --ensemble 3
 	cd services/broker && $(GO) run ./cmd/kbench
 	cd services/broker && $(GO) run ./cmd/kbench --groups
+	cd services/broker && $(GO) run ./cmd/kbench --cluster
 	cd services/broker && $(GO) run ./cmd/kbench --storage-plugin $(BIN)/plugins/runnel-storage-file
 	cd services/broker && $(GO) run ./cmd/kbench --storage-plugin $(BIN)/plugins/runnel-storage-memory
 	cd plugins && $(GO) run ./cmd/serdebench --plugins $(BIN)/plugins
