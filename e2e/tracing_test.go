@@ -190,13 +190,15 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-// TestTraceFromProducerToConsumer runs a coordinator, a broker whose
+// TestTraceFromProducerToConsumer runs a coordinator, two brokers whose
 // storage is the file plugin as a process, and lagmon, each exporting
 // OTLP to the test's receiver, and checks that one record makes one trace:
-// the SDK producer's "send T", the broker's "append T" under it, the
+// the SDK producer's "send T", the leader's "append T" under it, the
 // storage call's client span under that, the plugin process's server span
-// under the client span, and the SDK consumer's "process T" under "send T".
-// Every service names itself, exports its spans and serves /metrics.
+// under the client span, the wait for the follower ("replicate T", acks=all
+// on a topic of two replicas) under "append T", and the SDK consumer's
+// "process T" under "send T". Every service names itself, exports its
+// spans and serves /metrics.
 func TestTraceFromProducerToConsumer(t *testing.T) {
 	bin := binDir(t)
 	rcv := startReceiver(t)
@@ -211,6 +213,9 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 	kafka, brokerMetrics := freeAddr(t), freeAddr(t)
 	service(t, env, filepath.Join(bin, "runnel-broker"), "--id", "1", "--listen", kafka, "--coordinator", zkAddr,
 		"--metrics-listen", brokerMetrics, "--data-dir", t.TempDir(), "--storage-plugin", filepath.Join(bin, "plugins", "runnel-storage-file"))
+	kafka2 := freeAddr(t)
+	service(t, env, filepath.Join(bin, "runnel-broker"), "--id", "2", "--listen", kafka2, "--coordinator", zkAddr,
+		"--data-dir", t.TempDir(), "--storage-plugin", filepath.Join(bin, "plugins", "runnel-storage-file"))
 	lagmon := freeAddr(t)
 	service(t, env, filepath.Join(bin, "runnel-lagmon"), "--listen", lagmon, "--bootstrap-server", kafka)
 
@@ -232,10 +237,10 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	await.Until(t, time.Minute, "the broker creates a topic", func() error {
+	await.Until(t, time.Minute, "the brokers create a topic of two replicas", func() error {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
-		err := admin.CreateTopic(cctx, topic, 1, 1, nil)
+		err := admin.CreateTopic(cctx, topic, 1, 2, nil)
 		if err != nil && strings.Contains(err.Error(), "already exists") {
 			return nil
 		}
@@ -269,7 +274,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 	}
 
 	// The trace, span by span.
-	var send, appendSpan, client, server, process span
+	var send, appendSpan, client, server, replicate, process span
 	await.Until(t, 30*time.Second, "the whole trace at the receiver", func() error {
 		var ok bool
 		if send, ok = rcv.find(func(s span) bool { return s.service == "tracing-test" && s.name == "send "+topic }); !ok {
@@ -290,6 +295,11 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 		}); !ok {
 			return fmt.Errorf("no Append span of the plugin process under %v", client)
 		}
+		if replicate, ok = rcv.find(func(s span) bool {
+			return s.service == "runnel-broker" && s.name == "replicate "+topic && s.parent == appendSpan.id && s.trace == send.trace
+		}); !ok {
+			return fmt.Errorf("no replicate span under %v", appendSpan)
+		}
 		if process, ok = rcv.find(func(s span) bool {
 			return s.service == "tracing-test" && s.name == "process "+topic && s.parent == send.id && s.trace == send.trace
 		}); !ok {
@@ -302,7 +312,7 @@ func TestTraceFromProducerToConsumer(t *testing.T) {
 	} else if req, ok := rcv.find(func(s span) bool { return s.id == appendSpan.links[0] }); !ok || req.name != "Produce" || req.service != "runnel-broker" {
 		t.Errorf("the append span's link leads to %v", req)
 	}
-	t.Logf("one trace %s:\n  %v\n  %v\n  %v\n  %v\n  %v", send.trace, send, appendSpan, client, server, process)
+	t.Logf("one trace %s:\n  %v\n  %v\n  %v\n  %v\n  %v\n  %v", send.trace, send, appendSpan, client, server, replicate, process)
 
 	// The coordinator and lagmon export their spans under their own
 	// names too (lagmon's: one per API request).

@@ -280,9 +280,11 @@ func (c *Controller) liveView() View {
 
 // ControlledShutdown moves every leadership of broker away and removes it
 // from the ISRs (Kafka's ControlledShutdown request). It returns the
-// partitions with more than one replica that broker still leads, because
-// no other in-sync replica could take over; the broker retries later.
-// brokerEpoch -1 skips the epoch check (requests before v2).
+// partitions that broker still leads although another of their replicas is
+// alive, because that replica is not in sync yet: the broker retries
+// later, giving it time to catch up. A partition whose other replicas are
+// all down cannot move by waiting, and is not counted. brokerEpoch -1
+// skips the epoch check (requests before v2).
 func (c *Controller) ControlledShutdown(ctx context.Context, broker int32, brokerEpoch int64) ([]metadata.Partition, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -308,10 +310,11 @@ func (c *Controller) ControlledShutdown(ctx context.Context, broker int32, broke
 	if err := c.reconcileLocked(ctx); err != nil {
 		return nil, err
 	}
+	v := c.liveView()
 	var remaining []metadata.Partition
 	for _, t := range c.store.Topics() {
 		for _, p := range t.Partitions {
-			if p.Leader == broker && len(p.Replicas) > 1 {
+			if p.Leader == broker && first(p.Replicas, func(r int32) bool { return r != broker && v.eligible(r) }) >= 0 {
 				remaining = append(remaining, p)
 			}
 		}

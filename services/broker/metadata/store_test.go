@@ -168,3 +168,39 @@ func mustTopic(t *testing.T, s *Store, name string) *Topic {
 	}
 	return tp
 }
+
+// TestControllerCreatesStatesOfATopicItDidNotCreate: a topic written by
+// another broker has no partition states; the controller's first write
+// creates them, and their parent znodes, in one multi.
+func TestControllerCreatesStatesOfATopicItDidNotCreate(t *testing.T) {
+	coord := brokertest.Coordinator(t)
+	ctx := context.Background()
+	a := startStore(t, coord.Addr+"/firststates", 1)
+	b := startStore(t, coord.Addr+"/firststates", 2)
+	if !a.IsController() {
+		t.Fatal("a is not the controller")
+	}
+	if err := b.CreateTopic(ctx, Spec{Name: "t", Assignment: [][]int32{{1, 2}, {2, 1}, {1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a sees the topic", func() bool { _, ok := a.Topic("t"); return ok })
+	tc := TopicChange{Topic: "t"}
+	for i, p := range mustTopic(t, a, "t").Partitions {
+		if p.StateVersion != -1 {
+			t.Fatalf("partition %d has a state already: %+v", i, p)
+		}
+		tc.States = append(tc.States, StateChange{Partition: int32(i), Leader: p.Replicas[0], ISR: p.Replicas, Version: -1})
+	}
+	if err := a.WriteAsController(ctx, []TopicChange{tc}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "b sees every leader", func() bool {
+		tp := mustTopic(t, b, "t")
+		for _, p := range tp.Partitions {
+			if p.Leader < 0 || p.StateVersion < 0 {
+				return false
+			}
+		}
+		return true
+	})
+}

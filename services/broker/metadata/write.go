@@ -350,17 +350,23 @@ func (s *Store) WriteAsController(ctx context.Context, changes []TopicChange) er
 			ops = append(ops, &zk.SetDataRequest{Path: s.p("/brokers/topics/" + c.Topic), Data: assignmentBody(c.Assignment), Version: c.AssignmentVersion})
 		}
 		epoch := s.controllerEpoch()
+		// A first state may need its parents: each is created once.
+		parents := map[string]bool{}
+		ensureParent := func(path string) {
+			if parents[path] {
+				return
+			}
+			parents[path] = true
+			if ok, _, _ := s.conn.Exists(path); !ok {
+				ops = append(ops, &zk.CreateRequest{Path: path, Acl: acl})
+			}
+		}
 		for _, st := range c.States {
 			body, _ := json.Marshal(stateJSON{Version: 1, Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, ISR: orEmpty(st.ISR), ControllerEpoch: epoch})
 			path := s.p(statePath(c.Topic, st.Partition))
 			if st.Version < 0 {
-				base := s.p("/brokers/topics/" + c.Topic + "/partitions")
-				if ok, _, _ := s.conn.Exists(base); !ok {
-					ops = append(ops, &zk.CreateRequest{Path: base, Acl: acl})
-				}
-				if ok, _, _ := s.conn.Exists(path[:len(path)-len("/state")]); !ok {
-					ops = append(ops, &zk.CreateRequest{Path: path[:len(path)-len("/state")], Acl: acl})
-				}
+				ensureParent(s.p("/brokers/topics/" + c.Topic + "/partitions"))
+				ensureParent(path[:len(path)-len("/state")])
 				ops = append(ops, &zk.CreateRequest{Path: path, Data: body, Acl: acl})
 				continue
 			}

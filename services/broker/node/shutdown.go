@@ -20,6 +20,9 @@ import (
 // the controller, it does the work itself. Whatever cannot move in time
 // moves when its registration vanishes, as after a crash.
 func (b *Broker) controlledShutdown(ctx context.Context) {
+	if !b.hostsReplicated() {
+		return // nothing to hand over, nobody to take it
+	}
 	start := time.Now()
 	b.replicas.StopFollowing()
 	s := b.settings
@@ -39,13 +42,31 @@ func (b *Broker) controlledShutdown(ctx context.Context) {
 			b.log.Warn("controlled shutdown incomplete: stopping anyway; the controller moves the rest when this broker's registration vanishes")
 			return
 		}
+		// Partitions that remain wait for a follower to catch up: the
+		// full backoff. A failed request (the controller moving, itself
+		// stopping) is worth retrying sooner.
+		wait := s.ControlledShutdownRetryBackoff
+		if err != nil {
+			wait = min(wait, 500*time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			b.log.Warn("controlled shutdown cut short by the stop timeout", "err", ctx.Err())
 			return
-		case <-time.After(s.ControlledShutdownRetryBackoff):
+		case <-time.After(wait):
 		}
 	}
+}
+
+// hostsReplicated reports whether this broker hosts a partition with
+// another replica: a lone broker has nothing to hand over.
+func (b *Broker) hostsReplicated() bool {
+	for _, p := range b.replicas.Partitions() {
+		if len(p.State().Replicas) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // askControlledShutdown sends one ControlledShutdown to the controller and

@@ -414,6 +414,28 @@ func (m *Manager) follow(p *Partition, leader, epoch int32) {
 	f.set(p, epoch)
 }
 
+// following reports whether p is replicated from leader, at its current
+// address, under epoch.
+func (m *Manager) following(p *Partition, leader, epoch int32) bool {
+	addr := ""
+	if m.peers != nil {
+		addr, _ = m.peers(leader)
+	}
+	m.fetchMu.Lock()
+	defer m.fetchMu.Unlock()
+	if m.stopFollowing {
+		return true // nothing more to do
+	}
+	f := m.fetchers[leader]
+	if f == nil || f.addr != addr {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fp := f.parts[p.id]
+	return fp != nil && fp.p == p && fp.epoch == epoch
+}
+
 func (f *fetcher) snapshot() []*fetchPart {
 	f.mu.Lock()
 	defer f.mu.Unlock()

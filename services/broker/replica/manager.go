@@ -217,6 +217,11 @@ func (m *Manager) Sync(ctx context.Context, topics []*metadata.Topic) error {
 					m.roleChanged(p, old, st)
 				}
 			}
+			// A follower whose leader was not known yet (or moved to
+			// another address) starts replicating once it is.
+			if st := p.State(); st.Leader >= 0 && st.Leader != m.self && !m.following(p, st.Leader, st.LeaderEpoch) {
+				m.follow(p, st.Leader, st.LeaderEpoch)
+			}
 		}
 	}
 	for _, p := range m.Partitions() {

@@ -92,11 +92,11 @@ func (c *Cluster) Seeds() []string {
 	return out
 }
 
-// Client returns a franz-go client of the whole cluster, closed when the
-// test ends.
+// Client returns a franz-go client of the cluster, seeded with the brokers
+// running now, closed when the test ends.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Seeds()...), kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.liveSeeds()...), kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
