@@ -133,7 +133,35 @@ func NewManager(p Params) *Manager {
 	truncations, _ := meter.Int64Counter("runnel.replica.truncations", metric.WithDescription("divergent log suffixes a follower truncated"))
 	isrChanges, _ := meter.Int64Counter("runnel.replica.isr_changes", metric.WithDescription("ISR shrinks and expansions written by this broker as leader"))
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
+	var m *Manager
+	// Kafka's UnderReplicatedPartitions and UnderMinIsrPartitions, and the
+	// number of partitions led: what an operator watches first.
+	led, _ := meter.Int64ObservableGauge("runnel.replica.leader_partitions", metric.WithDescription("partitions this broker leads"))
+	under, _ := meter.Int64ObservableGauge("runnel.replica.under_replicated_partitions",
+		metric.WithDescription("led partitions whose ISR is smaller than their replica set"))
+	underMin, _ := meter.Int64ObservableGauge("runnel.replica.under_min_isr_partitions",
+		metric.WithDescription("led partitions whose ISR is smaller than min.insync.replicas: acks=all produces to them fail"))
+	_, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		var nLed, nUnder, nUnderMin int64
+		for _, p := range m.Partitions() {
+			st := p.State()
+			if st.Leader != m.self {
+				continue
+			}
+			nLed++
+			if len(st.ISR) < len(st.Replicas) {
+				nUnder++
+			}
+			if int32(len(st.ISR)) < p.Config().MinInsyncReplicas {
+				nUnderMin++
+			}
+		}
+		o.ObserveInt64(led, nLed)
+		o.ObserveInt64(under, nUnder)
+		o.ObserveInt64(underMin, nUnderMin)
+		return nil
+	}, led, under, underMin)
+	m = &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
 		log: p.Logger.With("component", "replica"), now: p.Now, parts: map[storage.PartitionID]*Partition{},
 		peers: p.Peers, isr: p.ISR, fetchers: map[int32]*fetcher{}, isrQueue: make(chan *Partition, 1024),
 		replicated: replicated, truncations: truncations, isrChanges: isrChanges,

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/runnel-io/runnel/plugins/storage/memory"
 	"github.com/runnel-io/runnel/services/broker/config"
 	"github.com/runnel-io/runnel/services/broker/metadata"
@@ -231,5 +234,43 @@ func TestDivergentSuffixIsTruncated(t *testing.T) {
 	// committed: its high watermark.
 	if got := old.TruncationOffset(-1, -1); got != old.HighWatermark() {
 		t.Fatalf("truncation offset without a common epoch %d, want the high watermark %d", got, old.HighWatermark())
+	}
+}
+
+// TestReplicationGauges: a leader reports how many partitions it leads,
+// how many lack a full ISR and how many are below min.insync.replicas.
+func TestReplicationGauges(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	bc, _ := config.NewBroker(map[string]string{"min.insync.replicas": "2"})
+	b := memory.New()
+	m := NewManager(Params{BrokerID: 1, DataDir: t.TempDir(), Backend: b, Broker: bc, MeterProvider: mp})
+	t.Cleanup(func() { m.Close(); b.Close() })
+	topics := []*metadata.Topic{{Name: "t", Partitions: []metadata.Partition{
+		{Topic: "t", ID: 0, Replicas: []int32{1, 2}, Leader: 1, ISR: []int32{1, 2}},
+		{Topic: "t", ID: 1, Replicas: []int32{1, 2}, Leader: 1, ISR: []int32{1}},
+		{Topic: "t", ID: 2, Replicas: []int32{2, 1}, Leader: 2, ISR: []int32{2}},
+	}}}
+	if err := m.Sync(context.Background(), topics); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if g, ok := mt.Data.(metricdata.Gauge[int64]); ok && len(g.DataPoints) == 1 {
+				got[mt.Name] = g.DataPoints[0].Value
+			}
+		}
+	}
+	want := map[string]int64{"runnel.replica.leader_partitions": 2, "runnel.replica.under_replicated_partitions": 1,
+		"runnel.replica.under_min_isr_partitions": 1}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
 	}
 }
