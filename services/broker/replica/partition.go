@@ -164,25 +164,37 @@ func (p *Partition) setState(s State, now time.Time) (bool, error) {
 	if s.Version >= 0 && s.Version < old.Version {
 		return false, nil
 	}
-	p.state.Store(&s)
 	defer p.signal()
-	if s.Leader != p.self || s.LeaderEpoch < 0 {
-		return true, nil
+	leads := s.Leader == p.self && s.LeaderEpoch >= 0
+	var err error
+	if leads {
+		// The epoch cache and the follower table are ready before the
+		// state shows: a follower's fetch that finds this broker leading
+		// finds its own entry too.
+		err = p.recordEpoch(s.LeaderEpoch)
+		p.trackFollowers(s, old.Leader != p.self || old.LeaderEpoch != s.LeaderEpoch, now)
 	}
-	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < s.LeaderEpoch {
-		leo := p.Log().EndOffset()
-		if n > 0 && p.epochs[n-1].StartOffset == leo {
-			p.epochs[n-1].Epoch = s.LeaderEpoch // no record was written under the old epoch
-		} else {
-			p.epochs = append(p.epochs, EpochEntry{Epoch: s.LeaderEpoch, StartOffset: leo})
-		}
-		if err := writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs)); err != nil {
-			return true, err
-		}
+	p.state.Store(&s)
+	if leads {
+		p.maybeAdvanceHW()
 	}
-	p.trackFollowers(s, old.Leader != p.self || old.LeaderEpoch != s.LeaderEpoch, now)
-	p.maybeAdvanceHW()
-	return true, nil
+	return true, err
+}
+
+// recordEpoch makes epoch, when newer than the cache's latest, start at
+// the log end offset, and checkpoints the cache. Called with p.mu held.
+func (p *Partition) recordEpoch(epoch int32) error {
+	n := len(p.epochs)
+	if n > 0 && p.epochs[n-1].Epoch >= epoch {
+		return nil
+	}
+	leo := p.Log().EndOffset()
+	if n > 0 && p.epochs[n-1].StartOffset == leo {
+		p.epochs[n-1].Epoch = epoch // no record was written under the old epoch
+	} else {
+		p.epochs = append(p.epochs, EpochEntry{Epoch: epoch, StartOffset: leo})
+	}
+	return writeFileAtomic(filepath.Join(p.dir, LeaderEpochFile), FormatEpochs(p.epochs))
 }
 
 // AppendResult is what an append stored.
