@@ -247,7 +247,7 @@ func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Recor
 			continue
 		}
 		r.Key, r.Value = keys[i], values[i]
-		c.tel.consumed.Add(ctx, 1, c.tel.topicOpts(r.Topic)...)
+		c.tel.countConsumed(ctx, r.Topic, 1)
 	}
 	return recs
 }

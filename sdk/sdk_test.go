@@ -524,3 +524,88 @@ func TestCloseFlushes(t *testing.T) {
 		t.Errorf("Close returned with %d of 1000 records acknowledged", acked)
 	}
 }
+
+// deliveries collects Send's deliveries.
+type deliveries[K, V any] struct {
+	mu  sync.Mutex
+	got []sdk.Delivery[K, V]
+	wg  sync.WaitGroup
+}
+
+func (d *deliveries[K, V]) done() func(sdk.Delivery[K, V]) {
+	d.wg.Add(1)
+	return func(dl sdk.Delivery[K, V]) {
+		d.mu.Lock()
+		d.got = append(d.got, dl)
+		d.mu.Unlock()
+		d.wg.Done()
+	}
+}
+
+// A Delivery gives back the message as sent, whether the producer kept
+// its typed key and value (JSON) or rebuilds them from the record (Bytes,
+// String), traced or not.
+func TestDeliveryCarriesTheMessage(t *testing.T) {
+	seeds := fakeCluster(t, 3, "d")
+	ctx := ctxT(t)
+	hdr := []sdk.Header{{Key: "h", Value: []byte("v")}}
+	when := time.UnixMilli(1700000000123)
+
+	raw, err := sdk.NewProducer(sdk.Bytes(), sdk.Bytes(), sdk.Brokers(seeds...), sdk.DefaultTopic("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	var rd deliveries[[]byte, []byte]
+	raw.Send(ctx, sdk.Message[[]byte, []byte]{Key: []byte("k1"), Value: []byte("v1"), Headers: hdr, Timestamp: when}, rd.done())
+	raw.Send(ctx, sdk.Message[[]byte, []byte]{Value: []byte("v2")}, rd.done())
+	rd.wg.Wait()
+	for _, d := range rd.got {
+		if d.Err != nil || d.Message.Topic != "d" || d.Index != 0 || d.Offset < 0 || d.Partition != d.Message.Partition {
+			t.Errorf("delivery %+v", d)
+		}
+		switch string(d.Message.Value) {
+		case "v1":
+			if string(d.Message.Key) != "k1" || len(d.Message.Headers) != 1 || !d.Message.Timestamp.Equal(when) || !d.Timestamp.Equal(when) {
+				t.Errorf("first message came back as %+v", d.Message)
+			}
+		case "v2":
+			if d.Message.Key != nil || d.Message.Timestamp.IsZero() {
+				t.Errorf("second message came back as %+v", d.Message)
+			}
+		default:
+			t.Errorf("unknown value %q", d.Message.Value)
+		}
+	}
+
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(ctx)
+	typed, err := sdk.NewProducer(sdk.String(), sdk.JSON[user](), sdk.Brokers(seeds...), sdk.DefaultTopic("d"), sdk.TracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer typed.Close(ctx)
+	var td deliveries[string, user]
+	typed.Send(ctx, sdk.Message[string, user]{Key: "ann", Value: user{Name: "ann", Age: 7}}, td.done())
+	td.wg.Wait()
+	if d := td.got[0]; d.Err != nil || d.Message.Key != "ann" || d.Message.Value != (user{Name: "ann", Age: 7}) ||
+		len(d.Message.Headers) != 1 || d.Message.Headers[0].Key != "traceparent" {
+		t.Errorf("typed, traced delivery %+v", d)
+	}
+
+	// String keys are rebuilt from the record, for Send and SendBatch.
+	str, err := sdk.NewProducer(sdk.String(), sdk.String(), sdk.Brokers(seeds...), sdk.DefaultTopic("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer str.Close(ctx)
+	ds, err := str.SendSync(ctx, sdk.Message[string, string]{Key: "a", Value: "1"}, sdk.Message[string, string]{Value: "2"}, sdk.Message[string, string]{Key: "c", Value: "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"a", "", "c"} {
+		if ds[i].Index != i || ds[i].Message.Key != want || ds[i].Message.Value != fmt.Sprint(i+1) {
+			t.Errorf("batch delivery %d: %+v", i, ds[i])
+		}
+	}
+}
