@@ -186,9 +186,10 @@ func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Recor
 	kin := make([][]byte, len(raw))
 	vin := make([][]byte, len(raw))
 	var links []trace.Link
+	var carrier headerCarrier
 	for i, r := range raw {
 		recs[i] = &Record[K, V]{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers, Timestamp: r.Timestamp, raw: r}
-		recs[i].producer = c.tel.producerContext(r)
+		recs[i].producer = c.tel.producerContext(&carrier, r)
 		if recs[i].producer.IsValid() {
 			links = append(links, trace.Link{SpanContext: recs[i].producer})
 		}

@@ -173,10 +173,19 @@ func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(De
 		return
 	}
 	pd := newPending(&m, key, value, done)
-	if !p.fromWire {
-		pd.more = &pendingMore[K, V]{key: m.Key, value: m.Value, typed: true}
+	tracing := p.tel.tracing(ctx)
+	switch {
+	case tracing:
+		tm := new(tracedMore[K, V])
+		tm.more.header = &tm.header
+		pd.more = &tm.more
+	case !p.fromWire:
+		pd.more = new(pendingMore[K, V])
 	}
-	p.produce(ctx, pd)
+	if !p.fromWire {
+		pd.more.key, pd.more.value, pd.more.typed = m.Key, m.Value, true
+	}
+	p.produce(ctx, pd, tracing)
 }
 
 // SendBatch queues messages, serialising their keys and values in one
@@ -194,8 +203,13 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 	keys, kerr := p.keys.Encode(ctx, ks)
 	values, verr := p.values.Encode(ctx, vs)
 	// The messages' index (and typed key and value, when they cannot be
-	// rebuilt) in one allocation for the batch.
+	// rebuilt, and trace headers) in one allocation each for the batch.
 	more := make([]pendingMore[K, V], len(msgs))
+	tracing := p.tel.tracing(ctx)
+	var headers []traceHeader
+	if tracing {
+		headers = make([]traceHeader, len(msgs))
+	}
 	for i := range msgs {
 		ke, ve := itemError(kerr, i), itemError(verr, i)
 		if ke != nil || ve != nil {
@@ -212,7 +226,10 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 		if !p.fromWire {
 			more[i].key, more[i].value, more[i].typed = msgs[i].Key, msgs[i].Value, true
 		}
-		p.produce(ctx, pd)
+		if tracing {
+			more[i].header = &headers[i]
+		}
+		p.produce(ctx, pd, tracing)
 	}
 }
 
@@ -284,6 +301,16 @@ type pendingMore[K, V any] struct {
 	typed bool
 	// index is the message's position in its SendBatch call.
 	index int
+	// header holds the traceparent header of a traced message that had
+	// no headers (nil when not traced).
+	header *traceHeader
+}
+
+// tracedMore is the state beyond its record of a traced message sent
+// with Send, in one allocation.
+type tracedMore[K, V any] struct {
+	more   pendingMore[K, V]
+	header traceHeader
 }
 
 // newPending makes the pending state of m, encoded as key and value.
@@ -355,8 +382,8 @@ func (p *Producer[K, V]) fill(d *Delivery[K, V], pd *pending[K, V]) {
 }
 
 // produce hands one encoded message (its key and value already in pd.rec)
-// to kgo, with its send span.
-func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
+// to kgo, with its send span if tracing (then pd has its more).
+func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V], tracing bool) {
 	if pd.rec.Topic == "" {
 		pd.rec.Topic = p.topic
 	}
@@ -368,11 +395,13 @@ func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
 		}
 		return
 	}
-	if sctx, traced := p.tel.startSend(ctx, &pd.rec); traced {
-		if pd.more == nil {
-			pd.more = new(pendingMore[K, V])
+	if tracing {
+		var traced bool
+		if pd.more.ctx, traced = p.tel.startSend(ctx, &pd.rec, pd.more.header); traced {
+			ctx = pd.more.ctx
+		} else {
+			pd.more.ctx = nil
 		}
-		pd.more.ctx, ctx = sctx, sctx
 	}
 	pd.rec.Context = pd
 	p.cl.Produce(ctx, &pd.rec, p.promise)
@@ -383,7 +412,7 @@ func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
 func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
 	pd := r.Context.(*pending[K, V])
 	if sctx := pd.ctx(); sctx != nil {
-		endSend(sctx, r, err)
+		endSend(sctx, p.tel.clientID, r, err)
 	}
 	if err != nil {
 		p.tel.countError(context.Background(), r.Topic, "send")

@@ -2,10 +2,12 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -92,6 +94,9 @@ type topicInfo struct {
 	name string
 	opts metric.MeasurementOption // the topic's attributes
 	send string                   // the send span's name
+	// sendStart starts a send span: its kind, and the attributes the
+	// semantic conventions want at creation, where samplers see them.
+	sendStart []trace.SpanStartOption
 }
 
 func (t *telemetry) topic(topic string) *topicInfo {
@@ -107,7 +112,13 @@ func (t *telemetry) topic(topic string) *topicInfo {
 	if t.group != "" {
 		kv = append(kv, semconv.MessagingConsumerGroupName(t.group))
 	}
-	ti := &topicInfo{name: topic, opts: metric.WithAttributeSet(attribute.NewSet(kv...)), send: "send " + topic}
+	ti := &topicInfo{name: topic, opts: metric.WithAttributeSet(attribute.NewSet(kv...)), send: "send " + topic,
+		sendStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"),
+			semconv.MessagingDestinationName(topic),
+		)}}
 	s, _ := t.sets.LoadOrStore(topic, ti)
 	t.last.Store(s.(*topicInfo))
 	return s.(*topicInfo)
@@ -119,33 +130,24 @@ func (t *telemetry) countError(ctx context.Context, topic, kind string) {
 }
 
 // startSend starts the "send T" span of a record and writes its trace
-// context into the record's headers. It returns the span's context, which
-// holds the span, and whether there is a span to end: none when there is
-// no trace to continue and the tracer would not record (see tracing).
-//
-// Attributes are set only on a recording span: with no tracing SDK
-// installed the span costs next to nothing.
-func (t *telemetry) startSend(ctx context.Context, r *kgo.Record) (context.Context, bool) {
-	if !t.tracing(ctx) {
-		return ctx, false
-	}
-	sctx, span := t.tracer.Start(ctx, t.topic(r.Topic).send, sendStart...)
+// context into the record's headers, with th holding the header when the
+// record had none. It returns the span's context, which holds the span,
+// and whether there is a span to end. Call it only when tracing(ctx).
+func (t *telemetry) startSend(ctx context.Context, r *kgo.Record, th *traceHeader) (context.Context, bool) {
+	sctx, span := t.tracer.Start(ctx, t.topic(r.Topic).send, t.topic(r.Topic).sendStart...)
 	if !span.SpanContext().IsValid() {
 		// Nothing to propagate or record; keep the caller's context.
 		span.End()
 		return ctx, false
 	}
-	if span.IsRecording() {
-		span.SetAttributes(
-			semconv.MessagingSystemKafka,
-			semconv.MessagingOperationTypeSend,
-			semconv.MessagingOperationName("send"),
-			semconv.MessagingDestinationName(r.Topic),
-			semconv.MessagingClientID(t.clientID),
-			semconv.MessagingMessageBodySize(len(r.Value)),
-		)
+	var c *headerCarrier
+	if th != nil {
+		c = &th.carrier
+		*c = headerCarrier{r: r, th: th}
+	} else {
+		c = &headerCarrier{r: r}
 	}
-	t.propagator.Inject(sctx, headerCarrier{r})
+	t.propagator.Inject(sctx, c)
 	return sctx, true
 }
 
@@ -177,39 +179,87 @@ func (t *telemetry) probe() {
 	t.active = span.SpanContext().IsValid() || span.IsRecording()
 }
 
-// sendStart is shared so starting a span does not allocate its options.
-var sendStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
-
-// endSend finishes the send span in ctx with the record's fate.
-func endSend(ctx context.Context, r *kgo.Record, err error) {
+// endSend finishes the send span in ctx with the record's fate. The
+// attributes known only now (and those no sampler needs) are set here, in
+// one call: each call grows the span's attributes.
+func endSend(ctx context.Context, clientID string, r *kgo.Record, err error) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		span.End()
 		return
 	}
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, semconv.MessagingClientID(clientID), semconv.MessagingMessageBodySize(len(r.Value)))
+	if r.Key != nil {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(r.Key)))
+	}
+	if r.Value == nil {
+		attrs = append(attrs, semconv.MessagingKafkaMessageTombstone(true))
+	}
 	if err != nil {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(errorType(err)))
+		span.SetAttributes(attrs...)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	} else {
-		span.SetAttributes(
+		attrs = append(attrs,
 			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
 			semconv.MessagingKafkaOffset(int(r.Offset)),
 		)
+		span.SetAttributes(attrs...)
 	}
 	span.End()
 }
 
+// errorType is the error.type of a failed send or fetch: the Kafka
+// error's name (kerr), else a name for the client's own failures.
+func errorType(err error) string {
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		return ke.Message
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, kgo.ErrRecordTimeout):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, kgo.ErrRecordRetries):
+		return "retries_exhausted"
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return "buffer_full"
+	case errors.Is(err, kgo.ErrClientClosed):
+		return "client_closed"
+	}
+	return "_OTHER"
+}
+
 // producerContext returns the span context a record's headers carry, as
-// a remote parent.
-func (t *telemetry) producerContext(r *kgo.Record) trace.SpanContext {
-	ctx := t.propagator.Extract(context.Background(), headerCarrier{r})
+// a remote parent; c is a carrier to reuse.
+func (t *telemetry) producerContext(c *headerCarrier, r *kgo.Record) trace.SpanContext {
+	*c = headerCarrier{r: r}
+	ctx := t.propagator.Extract(context.Background(), c)
 	return trace.SpanContextFromContext(ctx)
 }
 
-// headerCarrier reads and writes trace context in a record's headers.
-type headerCarrier struct{ r *kgo.Record }
+// traceHeader holds a record's trace header when the record had no
+// headers: in the message's state, so injecting it allocates nothing.
+type traceHeader struct {
+	hdr [1]kgo.RecordHeader
+	val [64]byte // a traceparent is 55 bytes
+	// carrier is the record's carrier, here so that handing it to the
+	// propagator (an interface) allocates nothing either.
+	carrier headerCarrier
+}
 
-func (c headerCarrier) Get(key string) string {
+// headerCarrier reads and writes trace context in a record's headers. It
+// never writes into the headers slice the record came with, which
+// belongs to the caller (and may be shared by many messages): Set makes
+// a new one.
+type headerCarrier struct {
+	r  *kgo.Record
+	th *traceHeader // may be nil
+}
+
+func (c *headerCarrier) Get(key string) string {
 	for _, h := range c.r.Headers {
 		if h.Key == key {
 			return string(h.Value)
@@ -218,17 +268,27 @@ func (c headerCarrier) Get(key string) string {
 	return ""
 }
 
-func (c headerCarrier) Set(key, value string) {
-	for i, h := range c.r.Headers {
-		if h.Key == key {
-			c.r.Headers[i].Value = []byte(value)
+func (c *headerCarrier) Set(key, value string) {
+	hs := c.r.Headers
+	if len(hs) == 0 && c.th != nil && len(value) <= len(c.th.val) {
+		c.th.hdr[0] = kgo.RecordHeader{Key: key, Value: append(c.th.val[:0], value...)}
+		c.r.Headers = c.th.hdr[:1:1]
+		c.th = nil
+		return
+	}
+	out := make([]kgo.RecordHeader, len(hs), len(hs)+1)
+	copy(out, hs)
+	for i := range out {
+		if out[i].Key == key {
+			out[i].Value = []byte(value)
+			c.r.Headers = out
 			return
 		}
 	}
-	c.r.Headers = append(c.r.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
+	c.r.Headers = append(out, kgo.RecordHeader{Key: key, Value: []byte(value)})
 }
 
-func (c headerCarrier) Keys() []string {
+func (c *headerCarrier) Keys() []string {
 	out := make([]string, len(c.r.Headers))
 	for i, h := range c.r.Headers {
 		out[i] = h.Key

@@ -146,7 +146,7 @@ type target struct {
 
 func main() {
 	rounds := flag.Int("rounds", 5, "measurements of each, in rotating order; the medians are compared")
-	traced := flag.Bool("traced", true, "also measure the SDK with a tracing SDK that samples every record (spans are dropped, not exported)")
+	traced := flag.Bool("traced", true, "also measure the SDK with a tracing SDK that samples every record (spans are dropped, not exported), and with one that samples none")
 	flag.Parse()
 
 	targets := []*target{
@@ -158,6 +158,10 @@ func main() {
 		// with no span processor the ended spans go nowhere.
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
 		targets = append(targets, &target{name: "sdk, every record traced", produce: withSDK(sdk.TracerProvider(tp))})
+		// Spans that are not sampled still carry their trace context in
+		// the records' headers.
+		unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+		targets = append(targets, &target{name: "sdk, traced, not sampled", produce: withSDK(sdk.TracerProvider(unsampled))})
 	}
 	for i := range *rounds {
 		// Rotate which goes first, so none always runs on a warmer (or
