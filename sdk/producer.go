@@ -111,7 +111,7 @@ type Producer[K, V any] struct {
 // values. It does not contact the cluster until the first send.
 func NewProducer[K, V any](keys Codec[K], values Codec[V], opts ...ProducerOpt) (*Producer[K, V], error) {
 	c := newCfg(opts)
-	tel, err := newTelemetry(c)
+	tel, err := newTelemetry(c, "send")
 	if err != nil {
 		return nil, fmt.Errorf("sdk: producer metrics: %w", err)
 	}
@@ -416,9 +416,8 @@ func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
 	}
 	if err != nil {
 		p.tel.countError(context.Background(), r.Topic, "send")
-	} else {
-		p.tel.countSent(r.Topic)
 	}
+	p.tel.countSent(r.Topic, err)
 	if pd.done != nil {
 		var d Delivery[K, V]
 		p.fill(&d, pd)

@@ -36,6 +36,9 @@ type telemetry struct {
 	propagator propagation.TextMapPropagator
 	clientID   string
 	group      string
+	// op is the client's messaging.operation.name on its metrics: "send"
+	// or "poll".
+	op string
 
 	sent, consumed, errors metric.Int64Counter
 
@@ -52,20 +55,21 @@ type telemetry struct {
 	last atomic.Pointer[topicInfo]
 }
 
-func newTelemetry(c *cfg) (*telemetry, error) {
+func newTelemetry(c *cfg, op string) (*telemetry, error) {
 	t := &telemetry{
 		tracer:     c.tracer.Tracer(instrumentationName),
 		propagator: c.propagator,
 		clientID:   c.clientID,
 		group:      c.group,
+		op:         op,
 	}
 	t.probe()
 	m := c.meter.Meter(instrumentationName)
 	var err error
-	if t.sent, err = m.Int64Counter(MetricSent, metric.WithUnit("{message}"), metric.WithDescription("Records the cluster acknowledged.")); err != nil {
+	if t.sent, err = m.Int64Counter(MetricSent, metric.WithUnit("{message}"), metric.WithDescription("Records the producer tried to send; error.type is set on those the cluster did not store.")); err != nil {
 		return nil, err
 	}
-	if t.consumed, err = m.Int64Counter(MetricConsumed, metric.WithUnit("{message}"), metric.WithDescription("Records returned by Poll.")); err != nil {
+	if t.consumed, err = m.Int64Counter(MetricConsumed, metric.WithUnit("{message}"), metric.WithDescription("Records returned by Poll; error.type is set on those that could not be decoded.")); err != nil {
 		return nil, err
 	}
 	if t.errors, err = m.Int64Counter(MetricErrors, metric.WithUnit("{error}"), metric.WithDescription("Failed sends, fetches and decodes, by error.type.")); err != nil {
@@ -75,18 +79,45 @@ func newTelemetry(c *cfg) (*telemetry, error) {
 	return t, nil
 }
 
-// countSent counts a record the cluster acknowledged.
-func (t *telemetry) countSent(topic string) {
-	if t.counting {
+// countSent counts a record whose send ended, with err.
+func (t *telemetry) countSent(topic string, err error) {
+	if !t.counting {
+		return
+	}
+	if err == nil {
 		t.sent.Add(context.Background(), 1, t.topic(topic).opts)
+		return
+	}
+	t.sent.Add(context.Background(), 1, t.failedOpts(topic, errorType(err)))
+}
+
+// countConsumed counts n records of topic returned by Poll; failed is
+// how many of them could not be decoded.
+func (t *telemetry) countConsumed(ctx context.Context, topic string, n, failed int64) {
+	if !t.counting {
+		return
+	}
+	if ok := n - failed; ok > 0 {
+		t.consumed.Add(ctx, ok, t.topic(topic).opts)
+	}
+	if failed > 0 {
+		t.consumed.Add(ctx, failed, t.failedOpts(topic, "deserialize"))
 	}
 }
 
-// countConsumed counts n records of topic returned by Poll.
-func (t *telemetry) countConsumed(ctx context.Context, topic string, n int64) {
-	if t.counting {
-		t.consumed.Add(ctx, n, t.topic(topic).opts)
+// failedOpts are the attributes of topic's records that failed with
+// errType (built each time: failures are rare).
+func (t *telemetry) failedOpts(topic, errType string) metric.MeasurementOption {
+	return metric.WithAttributes(append(t.baseAttrs(topic), semconv.ErrorTypeKey.String(errType))...)
+}
+
+// baseAttrs are the attributes of every measurement about topic.
+func (t *telemetry) baseAttrs(topic string) []attribute.KeyValue {
+	kv := []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingOperationName(t.op), semconv.MessagingDestinationName(topic)}
+	if t.group != "" {
+		kv = append(kv, semconv.MessagingConsumerGroupName(t.group))
 	}
+	return kv
 }
 
 // topicInfo is what telemetry needs per topic, built once.
@@ -108,11 +139,7 @@ func (t *telemetry) topic(topic string) *topicInfo {
 		t.last.Store(s.(*topicInfo))
 		return s.(*topicInfo)
 	}
-	kv := []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)}
-	if t.group != "" {
-		kv = append(kv, semconv.MessagingConsumerGroupName(t.group))
-	}
-	ti := &topicInfo{name: topic, opts: metric.WithAttributeSet(attribute.NewSet(kv...)), send: "send " + topic,
+	ti := &topicInfo{name: topic, opts: metric.WithAttributeSet(attribute.NewSet(t.baseAttrs(topic)...)), send: "send " + topic,
 		sendStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 			semconv.MessagingSystemKafka,
 			semconv.MessagingOperationTypeSend,
@@ -124,9 +151,10 @@ func (t *telemetry) topic(topic string) *topicInfo {
 	return s.(*topicInfo)
 }
 
+// countError counts a failure of kind (send, serialize, fetch,
+// deserialize, process) about topic.
 func (t *telemetry) countError(ctx context.Context, topic, kind string) {
-	t.errors.Add(ctx, 1, metric.WithAttributes(
-		semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic), semconv.ErrorTypeKey.String(kind)))
+	t.errors.Add(ctx, 1, t.failedOpts(topic, kind))
 }
 
 // startSend starts the "send T" span of a record and writes its trace
