@@ -173,19 +173,10 @@ func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(De
 		return
 	}
 	pd := newPending(&m, key, value, done)
-	tracing := p.tel.tracing(ctx)
-	switch {
-	case tracing:
-		tm := new(tracedMore[K, V])
-		tm.more.header = &tm.header
-		pd.more = &tm.more
-	case !p.fromWire:
-		pd.more = new(pendingMore[K, V])
-	}
 	if !p.fromWire {
-		pd.more.key, pd.more.value, pd.more.typed = m.Key, m.Value, true
+		pd.more = &pendingMore[K, V]{key: m.Key, value: m.Value, typed: true}
 	}
-	p.produce(ctx, pd, tracing)
+	p.produce(ctx, pd, p.tel.tracing(ctx), nil)
 }
 
 // SendBatch queues messages, serialising their keys and values in one
@@ -226,10 +217,11 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 		if !p.fromWire {
 			more[i].key, more[i].value, more[i].typed = msgs[i].Key, msgs[i].Value, true
 		}
+		var th *traceHeader
 		if tracing {
-			more[i].header = &headers[i]
+			th = &headers[i]
 		}
-		p.produce(ctx, pd, tracing)
+		p.produce(ctx, pd, tracing, th)
 	}
 }
 
@@ -301,16 +293,6 @@ type pendingMore[K, V any] struct {
 	typed bool
 	// index is the message's position in its SendBatch call.
 	index int
-	// header holds the traceparent header of a traced message that had
-	// no headers (nil when not traced).
-	header *traceHeader
-}
-
-// tracedMore is the state beyond its record of a traced message sent
-// with Send, in one allocation.
-type tracedMore[K, V any] struct {
-	more   pendingMore[K, V]
-	header traceHeader
 }
 
 // newPending makes the pending state of m, encoded as key and value.
@@ -382,8 +364,9 @@ func (p *Producer[K, V]) fill(d *Delivery[K, V], pd *pending[K, V]) {
 }
 
 // produce hands one encoded message (its key and value already in pd.rec)
-// to kgo, with its send span if tracing (then pd has its more).
-func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V], tracing bool) {
+// to kgo, with its send span if tracing; th, if not nil, is where its
+// trace header may go.
+func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V], tracing bool, th *traceHeader) {
 	if pd.rec.Topic == "" {
 		pd.rec.Topic = p.topic
 	}
@@ -396,11 +379,12 @@ func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V], tracing
 		return
 	}
 	if tracing {
-		var traced bool
-		if pd.more.ctx, traced = p.tel.startSend(ctx, &pd.rec, pd.more.header); traced {
-			ctx = pd.more.ctx
-		} else {
-			pd.more.ctx = nil
+		var recording bool
+		if ctx, recording = p.tel.startSend(ctx, &pd.rec, th); recording {
+			if pd.more == nil {
+				pd.more = new(pendingMore[K, V])
+			}
+			pd.more.ctx = ctx
 		}
 	}
 	pd.rec.Context = pd

@@ -158,15 +158,21 @@ func (t *telemetry) countError(ctx context.Context, topic, kind string) {
 }
 
 // startSend starts the "send T" span of a record and writes its trace
-// context into the record's headers, with th holding the header when the
-// record had none. It returns the span's context, which holds the span,
-// and whether there is a span to end. Call it only when tracing(ctx).
+// context into the record's headers, in th (or a new traceHeader) when
+// the record has none. It returns the context for the record and whether
+// the span records, hence must be ended when the record's fate is known:
+// a span that does not record (not sampled) is ended at once, its
+// context still propagated. Call it only when tracing(ctx).
 func (t *telemetry) startSend(ctx context.Context, r *kgo.Record, th *traceHeader) (context.Context, bool) {
-	sctx, span := t.tracer.Start(ctx, t.topic(r.Topic).send, t.topic(r.Topic).sendStart...)
+	ti := t.topic(r.Topic)
+	sctx, span := t.tracer.Start(ctx, ti.send, ti.sendStart...)
 	if !span.SpanContext().IsValid() {
 		// Nothing to propagate or record; keep the caller's context.
 		span.End()
 		return ctx, false
+	}
+	if th == nil && len(r.Headers) == 0 {
+		th = new(traceHeader)
 	}
 	var c *headerCarrier
 	if th != nil {
@@ -176,6 +182,10 @@ func (t *telemetry) startSend(ctx context.Context, r *kgo.Record, th *traceHeade
 		c = &headerCarrier{r: r}
 	}
 	t.propagator.Inject(sctx, c)
+	if !span.IsRecording() {
+		span.End()
+		return sctx, false
+	}
 	return sctx, true
 }
 
