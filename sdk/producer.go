@@ -166,8 +166,18 @@ func (p *Producer[K, V]) Client() *kgo.Client { return p.cl }
 // *SerializeError. To serialise through a plugin process, prefer
 // SendBatch: one codec call per batch instead of per message.
 func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(Delivery[K, V])) {
-	key, kerr := encodeOne(ctx, p.keys, p.keyOne, m.Key)
-	value, verr := encodeOne(ctx, p.values, p.valueOne, m.Value)
+	var key, value []byte
+	var kerr, verr error
+	if p.keyOne != nil {
+		key, kerr = p.keyOne.encodeOne(m.Key)
+	} else {
+		key, kerr = encodeBatchOfOne(ctx, p.keys, m.Key)
+	}
+	if p.valueOne != nil {
+		value, verr = p.valueOne.encodeOne(m.Value)
+	} else {
+		value, verr = encodeBatchOfOne(ctx, p.values, m.Value)
+	}
 	if kerr != nil || verr != nil {
 		p.failEncode(ctx, &m, 0, kerr, verr, key, done)
 		return
@@ -401,7 +411,9 @@ func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
 	if err != nil {
 		p.tel.countError(context.Background(), r.Topic, "send")
 	}
-	p.tel.countSent(r.Topic, err)
+	if p.tel.counting {
+		p.tel.countSent(r.Topic, err)
+	}
 	if pd.done != nil {
 		var d Delivery[K, V]
 		p.fill(&d, pd)
@@ -417,12 +429,9 @@ type wireDecoder[T any] interface{ fromWire([]byte) T }
 // oneEncoder is a codec that encodes a single item without a batch.
 type oneEncoder[T any] interface{ encodeOne(T) ([]byte, error) }
 
-// encodeOne encodes v with one, if the codec is one, else as c's batch of
-// one.
-func encodeOne[T any](ctx context.Context, c Codec[T], one oneEncoder[T], v T) ([]byte, error) {
-	if one != nil {
-		return one.encodeOne(v)
-	}
+// encodeBatchOfOne encodes v as c's batch of one, for codecs that are
+// no oneEncoder.
+func encodeBatchOfOne[T any](ctx context.Context, c Codec[T], v T) ([]byte, error) {
 	out, err := c.Encode(ctx, []T{v})
 	if err != nil {
 		if re := itemError(err, 0); re != nil {
