@@ -75,8 +75,8 @@ func main() {
 	dir := flag.String("plugins", filepath.Join("..", "bin", "plugins"), "folder holding runnel-serde-* binaries (make build puts them in bin/plugins)")
 	rounds := flag.Int("rounds", 3, "measurements of each, in alternating order; the medians are compared")
 	flag.Parse()
+	fmt.Printf("encode throughput of a 94-byte JSON value (canonical form), median of %d rounds:\n", *rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "median of %d rounds\t\t\t\t\t\n", *rounds)
 	fmt.Fprintln(w, "format\tbatch\tin-process values/s\tplugin process values/s\tprocess/in-process\t")
 	for _, f := range formats {
 		in, err := open(f, false, *dir)
