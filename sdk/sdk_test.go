@@ -187,21 +187,7 @@ func TestBadValueNamesRecordAndField(t *testing.T) {
 	recs := pollN(t, ctx, c, 4)
 	// The record that could not be decoded is counted as consumed with
 	// error.type=deserialize, and as an error.
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if d, ok := m.Data.(metricdata.Sum[int64]); ok {
-				for _, dp := range d.DataPoints {
-					et, _ := dp.Attributes.Value("error.type")
-					counts[m.Name+" "+et.AsString()] += dp.Value
-				}
-			}
-		}
-	}
+	counts := sumsByErrorType(t, ctx, reader)
 	if counts[sdk.MetricConsumed+" "] != 3 || counts[sdk.MetricConsumed+" deserialize"] != 1 || counts[sdk.MetricErrors+" deserialize"] != 1 {
 		t.Errorf("consumer counts %v", counts)
 	}
@@ -755,28 +741,38 @@ func TestFailedSendTelemetry(t *testing.T) {
 	if errType == "" || errType == "_OTHER" {
 		t.Errorf("the failed send span's error.type is %q", errType)
 	}
+	counts := sumsByErrorType(t, ctx, reader)
+	if counts[sdk.MetricSent+" "] != 1 || counts[sdk.MetricSent+" "+errType] != 1 || counts[sdk.MetricErrors+" send"] != 1 {
+		t.Errorf("counts by error.type: %v, want 1 sent, 1 failed with %s", counts, errType)
+	}
+}
+
+// sumsByErrorType collects reader's counters, summed by metric name and
+// error.type ("name" plus a space plus the type, empty when none). Every
+// data point of the SDK's counters must carry messaging.operation.name.
+func sumsByErrorType(t *testing.T, ctx context.Context, reader sdkmetric.Reader) map[string]int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
 	}
-	sent := map[string]int64{} // error.type ("" for none) -> records
+	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != sdk.MetricSent {
+			d, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
 				continue
 			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				et, _ := dp.Attributes.Value("error.type")
-				if op, _ := dp.Attributes.Value("messaging.operation.name"); op.AsString() != "send" {
-					t.Errorf("sent data point without messaging.operation.name=send: %v", dp.Attributes)
+			for _, dp := range d.DataPoints {
+				if !dp.Attributes.HasValue("messaging.operation.name") {
+					t.Errorf("%s data point without messaging.operation.name: %v", m.Name, dp.Attributes.ToSlice())
 				}
-				sent[et.AsString()] += dp.Value
+				et, _ := dp.Attributes.Value("error.type")
+				out[m.Name+" "+et.AsString()] += dp.Value
 			}
 		}
 	}
-	if sent[""] != 1 || sent[errType] != 1 {
-		t.Errorf("sent by error.type: %v, want 1 ok and 1 %s", sent, errType)
-	}
+	return out
 }
 
 // OnRevoked runs when a rebalance takes partitions away: here when a
