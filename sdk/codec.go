@@ -25,6 +25,7 @@ type bytesCodec struct{}
 func (bytesCodec) Encode(_ context.Context, in [][]byte) ([][]byte, error) { return in, nil }
 func (bytesCodec) Decode(_ context.Context, in [][]byte) ([][]byte, error) { return in, nil }
 func (bytesCodec) encodeOne(v []byte) ([]byte, error)                      { return v, nil }
+func (bytesCodec) fromWire(b []byte) []byte                                { return b }
 
 // String converts UTF-8 text; the empty string is written as null (no
 // key), which is how keyless records are spread across partitions.
@@ -49,6 +50,9 @@ func (stringCodec) encodeOne(s string) ([]byte, error) {
 	return []byte(s), nil
 }
 
+// fromWire is the string whose encoding is b.
+func (stringCodec) fromWire(b []byte) string { return string(b) }
+
 func (stringCodec) Decode(_ context.Context, in [][]byte) ([]string, error) {
 	out := make([]string, len(in))
 	for i, b := range in {
@@ -64,6 +68,14 @@ type jsonCodec[T any] struct{}
 
 func (jsonCodec[T]) Encode(_ context.Context, in []T) ([][]byte, error) {
 	return marshalAll(in)
+}
+
+func (jsonCodec[T]) encodeOne(v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &serde.RecordError{Reason: err.Error()}
+	}
+	return b, nil
 }
 
 func (jsonCodec[T]) Decode(_ context.Context, in [][]byte) ([]T, error) {

@@ -209,7 +209,10 @@ func AutoCommitInterval(d time.Duration) ConsumerOpt {
 	return consumerOnly{func(c *cfg) { c.commitEvery = d }}
 }
 
-// OnAssigned runs when the group gives this consumer partitions.
+// OnAssigned runs when the group gives this consumer partitions (with
+// the cooperative balancer, kgo's default, only the partitions added).
+// Like OnRevoked and OnLost, it does not run for rebalances that move
+// none of this consumer's partitions.
 func OnAssigned(fn func(ctx context.Context, assigned map[string][]int32)) ConsumerOpt {
 	return consumerOnly{func(c *cfg) { c.onAssigned = fn }}
 }

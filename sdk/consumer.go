@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -94,7 +95,7 @@ func NewConsumer[K, V any](keys Codec[K], values Codec[V], opts ...ConsumerOpt) 
 	if c.group != "" && c.partitions != nil {
 		return nil, errors.New("sdk: consumer: Partitions reads without a group; use Topics with Group")
 	}
-	tel, err := newTelemetry(c)
+	tel, err := newTelemetry(c, "poll")
 	if err != nil {
 		return nil, fmt.Errorf("sdk: consumer metrics: %w", err)
 	}
@@ -113,13 +114,13 @@ func NewConsumer[K, V any](keys Codec[K], values Codec[V], opts ...ConsumerOpt) 
 			kgo.OnPartitionsAssigned(cons.assigned),
 			kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 				cons.forget(m)
-				if c.onRevoked != nil {
+				if c.onRevoked != nil && anyPartition(m) {
 					c.onRevoked(ctx, m)
 				}
 			}),
 			kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 				cons.forget(m)
-				if c.onLost != nil {
+				if c.onLost != nil && anyPartition(m) {
 					c.onLost(ctx, m)
 				}
 			}),
@@ -142,6 +143,18 @@ func NewConsumer[K, V any](keys Codec[K], values Codec[V], opts ...ConsumerOpt) 
 	return cons, nil
 }
 
+// anyPartition reports whether m names a partition: kgo reports every
+// rebalance of a cooperative group, also those that move nothing of this
+// consumer's, and the callbacks run only for those that do.
+func anyPartition(m map[string][]int32) bool {
+	for _, ps := range m {
+		if len(ps) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Client is the underlying kgo client.
 func (c *Consumer[K, V]) Client() *kgo.Client { return c.cl }
 
@@ -154,6 +167,7 @@ func (c *Consumer[K, V]) Poll(ctx context.Context) ([]*Record[K, V], error) {
 	if n <= 0 {
 		n = -1
 	}
+	start := time.Now()
 	fetches := c.cl.PollRecords(ctx, n)
 	if fetches.IsClientClosed() {
 		return nil, ErrClosed
@@ -175,54 +189,69 @@ func (c *Consumer[K, V]) Poll(ctx context.Context) ([]*Record[K, V], error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	recs := c.decode(ctx, raw)
+	recs := c.decode(ctx, start, raw)
 	return recs, errors.Join(errs...)
 }
 
-// decode turns raw records into typed ones, with the poll span and the
-// consumed counter.
-func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Record[K, V] {
+// decode turns raw records into typed ones, with the poll span (which
+// starts when Poll was called) and the consumed counter.
+func (c *Consumer[K, V]) decode(ctx context.Context, start time.Time, raw []*kgo.Record) []*Record[K, V] {
 	recs := make([]*Record[K, V], len(raw))
 	kin := make([][]byte, len(raw))
 	vin := make([][]byte, len(raw))
 	var links []trace.Link
+	var carrier headerCarrier
 	for i, r := range raw {
 		recs[i] = &Record[K, V]{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers, Timestamp: r.Timestamp, raw: r}
-		recs[i].producer = c.tel.producerContext(r)
+		recs[i].producer = c.tel.producerContext(&carrier, r)
 		if recs[i].producer.IsValid() {
 			links = append(links, trace.Link{SpanContext: recs[i].producer})
 		}
 		kin[i], vin[i] = r.Key, r.Value
 	}
-	topic := raw[0].Topic
-	name := "poll " + topic
+	topic, partition := raw[0].Topic, raw[0].Partition
 	for _, r := range raw[1:] {
 		if r.Topic != topic {
-			name, topic = "poll", ""
+			topic, partition = "", -1
 			break
 		}
+		if r.Partition != partition {
+			partition = -1
+		}
 	}
-	attrs := []attribute.KeyValue{
-		semconv.MessagingSystemKafka,
-		semconv.MessagingOperationTypeReceive,
-		semconv.MessagingOperationName("poll"),
-		semconv.MessagingBatchMessageCount(len(raw)),
-		semconv.MessagingClientID(c.cfg.clientID),
+	var span trace.Span
+	if c.tel.active {
+		name := "poll"
+		attrs := []attribute.KeyValue{
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeReceive,
+			semconv.MessagingOperationName("poll"),
+			semconv.MessagingBatchMessageCount(len(raw)),
+			semconv.MessagingClientID(c.cfg.clientID),
+		}
+		if topic != "" {
+			name += " " + topic
+			attrs = append(attrs, semconv.MessagingDestinationName(topic))
+			if partition >= 0 {
+				attrs = append(attrs, semconv.MessagingDestinationPartitionID(strconv.Itoa(int(partition))))
+			}
+		}
+		if c.cfg.group != "" {
+			attrs = append(attrs, semconv.MessagingConsumerGroupName(c.cfg.group))
+		}
+		// A receive span is a CLIENT span in the messaging conventions:
+		// the application asked for the records.
+		_, span = c.tel.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start),
+			trace.WithAttributes(attrs...), trace.WithLinks(links...))
+		defer span.End()
 	}
-	if topic != "" {
-		attrs = append(attrs, semconv.MessagingDestinationName(topic))
-	}
-	if c.cfg.group != "" {
-		attrs = append(attrs, semconv.MessagingConsumerGroupName(c.cfg.group))
-	}
-	_, span := c.tel.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...), trace.WithLinks(links...))
-	defer span.End()
 
 	keys, kerr := c.keys.Decode(ctx, kin)
 	values, verr := c.values.Decode(ctx, vin)
 	var kbe, vbe *serde.BatchError
 	errors.As(kerr, &kbe)
 	errors.As(verr, &vbe)
+	counts := map[string][2]int64{} // topic -> records, failed
 	for i, r := range recs {
 		var cause error
 		part := "key"
@@ -236,6 +265,8 @@ func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Recor
 		case vbe.ForIndex(i) != nil:
 			cause, part = vbe.ForIndex(i), "value"
 		}
+		n := counts[r.Topic]
+		n[0]++
 		if cause != nil {
 			de := &DeserializeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Part: part, Err: cause}
 			var re *serde.RecordError
@@ -243,19 +274,40 @@ func (c *Consumer[K, V]) decode(ctx context.Context, raw []*kgo.Record) []*Recor
 				de.Field = re.Field
 			}
 			r.Err = de
+			n[1]++
 			c.tel.countError(ctx, r.Topic, "deserialize")
-			continue
+		} else {
+			r.Key, r.Value = keys[i], values[i]
 		}
-		r.Key, r.Value = keys[i], values[i]
-		c.tel.consumed.Add(ctx, 1, c.tel.topicOpts(r.Topic)...)
+		counts[r.Topic] = n
+	}
+	for t, n := range counts {
+		c.tel.countConsumed(ctx, t, n[0], n[1])
+	}
+	if span != nil && len(counts) > 0 {
+		failed := int64(0)
+		for _, n := range counts {
+			failed += n[1]
+		}
+		if failed > 0 {
+			span.SetAttributes(semconv.ErrorTypeKey.String("deserialize"))
+		}
 	}
 	return recs
 }
 
-// Process runs fn for r inside a "process T" span that is a child of the
-// span that sent r, so the consumer's work joins the producer's trace.
+// Process runs fn for r inside a "process T" span whose parent is the
+// span that sent r (its creation context), so the consumer's work joins
+// the producer's trace. As the messaging conventions ask, the span also
+// links to that creation context, and to the span ctx carried (if any),
+// which is not its parent.
 func (c *Consumer[K, V]) Process(ctx context.Context, r *Record[K, V], fn func(ctx context.Context) error) error {
+	var links []trace.Link
 	if r.producer.IsValid() {
+		links = append(links, trace.Link{SpanContext: r.producer})
+		if ambient := trace.SpanContextFromContext(ctx); ambient.IsValid() {
+			links = append(links, trace.Link{SpanContext: ambient})
+		}
 		ctx = trace.ContextWithRemoteSpanContext(ctx, r.producer)
 	}
 	attrs := []attribute.KeyValue{
@@ -270,12 +322,13 @@ func (c *Consumer[K, V]) Process(ctx context.Context, r *Record[K, V], fn func(c
 	if c.cfg.group != "" {
 		attrs = append(attrs, semconv.MessagingConsumerGroupName(c.cfg.group))
 	}
-	ctx, span := c.tel.tracer.Start(ctx, "process "+r.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	ctx, span := c.tel.tracer.Start(ctx, "process "+r.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...), trace.WithLinks(links...))
 	defer span.End()
 	err := fn(ctx)
 	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String("process"))
 		span.RecordError(err)
-		span.SetStatus(2, err.Error()) // codes.Error
+		span.SetStatus(codes.Error, err.Error())
 		c.tel.countError(ctx, r.Topic, "process")
 	}
 	return err

@@ -56,12 +56,28 @@
 // # Telemetry
 //
 // Spans follow OpenTelemetry's messaging semantic conventions: "send T"
-// (producer), "poll T" (consumer, one per Poll) and "process T" (around
-// Process), with messaging.system=kafka, messaging.destination.name,
-// messaging.destination.partition.id, messaging.kafka.offset,
-// messaging.consumer.group.name and the like. The W3C traceparent of the
-// send span travels in each record's headers, and the process span of the
-// consumer is its child, so one trace covers both sides. Metrics: records
-// sent and received, errors, and consumer lag per partition with its
-// maximum, records-lag-max, as Kafka's Java client reports it.
+// (PRODUCER, one per record), "poll T" (CLIENT, the receive span of one
+// Poll, linking to each record's send span) and "process T" (CONSUMER,
+// around Process), with messaging.system=kafka, messaging.operation.name
+// and .type, messaging.destination.name and .partition.id,
+// messaging.kafka.offset, messaging.kafka.message.key,
+// messaging.consumer.group.name, messaging.client.id, and error.type when
+// they fail. The attributes a sampler may decide on are given when a span
+// starts. The W3C traceparent of the send span travels in each record's
+// headers; the process span's parent is that send span (the message's
+// creation context), so one trace covers both sides, and it links to the
+// creation context and to the span of the context it is given, if any.
+// Metrics: records sent (messaging.client.sent.messages) and received
+// (messaging.client.consumed.messages), with error.type on those that
+// failed; errors by kind (runnel.client.errors); and consumer lag per
+// partition with its maximum, records-lag-max, as Kafka's Java client
+// reports it.
+//
+// A client looks at its TracerProvider and MeterProvider once, when it is
+// made: if they record nothing (OpenTelemetry's global providers with no
+// SDK installed), the produce path skips starting spans and counting
+// records, which would otherwise be a tenth of its cost. Install SDK
+// providers before making clients. A send whose context carries a span is
+// traced either way, so a trace that reaches the producer continues into
+// the record's headers.
 package sdk

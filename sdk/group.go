@@ -40,7 +40,7 @@ func (c *Consumer[K, V]) assigned(ctx context.Context, _ *kgo.Client, m map[stri
 		}
 	}
 	c.mu.Unlock()
-	if c.cfg.onAssigned != nil {
+	if c.cfg.onAssigned != nil && anyPartition(m) {
 		c.cfg.onAssigned(ctx, m)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/runnel-io/runnel/sdk/serde"
 )
@@ -95,16 +94,24 @@ type Producer[K, V any] struct {
 	closed sync.Once
 	// promise is finish as a func value, made once: a method value
 	// allocates each time it is taken.
-	promise  func(*kgo.Record, error)
-	keyOne   func(context.Context, K) ([]byte, error)
-	valueOne func(context.Context, V) ([]byte, error)
+	promise func(*kgo.Record, error)
+	// keyOne and valueOne encode a single key or value, when the codec
+	// can (the in-process codecs can); Send falls back to a batch of one.
+	keyOne   oneEncoder[K]
+	valueOne oneEncoder[V]
+	// keyWire and valueWire rebuild a key or value from its encoding,
+	// when the codec can (Bytes and String): such messages need not keep
+	// the typed key and value for their Delivery.
+	keyWire   wireDecoder[K]
+	valueWire wireDecoder[V]
+	fromWire  bool // both can
 }
 
 // NewProducer makes a producer that encodes keys with keys and values with
 // values. It does not contact the cluster until the first send.
 func NewProducer[K, V any](keys Codec[K], values Codec[V], opts ...ProducerOpt) (*Producer[K, V], error) {
 	c := newCfg(opts)
-	tel, err := newTelemetry(c)
+	tel, err := newTelemetry(c, "send")
 	if err != nil {
 		return nil, fmt.Errorf("sdk: producer metrics: %w", err)
 	}
@@ -142,7 +149,11 @@ func NewProducer[K, V any](keys Codec[K], values Codec[V], opts ...ProducerOpt) 
 	}
 	p := &Producer[K, V]{cl: cl, keys: keys, values: values, tel: tel, topic: c.topic}
 	p.promise = p.finish
-	p.keyOne, p.valueOne = oneEncoder(keys), oneEncoder(values)
+	p.keyOne, _ = keys.(oneEncoder[K])
+	p.valueOne, _ = values.(oneEncoder[V])
+	p.keyWire, _ = keys.(wireDecoder[K])
+	p.valueWire, _ = values.(wireDecoder[V])
+	p.fromWire = p.keyWire != nil && p.valueWire != nil
 	return p, nil
 }
 
@@ -155,16 +166,27 @@ func (p *Producer[K, V]) Client() *kgo.Client { return p.cl }
 // *SerializeError. To serialise through a plugin process, prefer
 // SendBatch: one codec call per batch instead of per message.
 func (p *Producer[K, V]) Send(ctx context.Context, m Message[K, V], done func(Delivery[K, V])) {
-	pd := &pending[K, V]{key: m.Key, value: m.Value, done: done}
-	pd.rec = kgo.Record{Topic: m.Topic, Headers: m.Headers, Partition: m.Partition, Timestamp: m.Timestamp}
+	var key, value []byte
 	var kerr, verr error
-	pd.rec.Key, kerr = p.keyOne(ctx, m.Key)
-	pd.rec.Value, verr = p.valueOne(ctx, m.Value)
+	if p.keyOne != nil {
+		key, kerr = p.keyOne.encodeOne(m.Key)
+	} else {
+		key, kerr = encodeBatchOfOne(ctx, p.keys, m.Key)
+	}
+	if p.valueOne != nil {
+		value, verr = p.valueOne.encodeOne(m.Value)
+	} else {
+		value, verr = encodeBatchOfOne(ctx, p.values, m.Value)
+	}
 	if kerr != nil || verr != nil {
-		p.failEncode(ctx, &m, 0, kerr, verr, pd.rec.Key, done)
+		p.failEncode(ctx, &m, 0, kerr, verr, key, done)
 		return
 	}
-	p.produce(ctx, pd)
+	pd := newPending(&m, key, value, done)
+	if !p.fromWire {
+		pd.more = &pendingMore[K, V]{key: m.Key, value: m.Value, typed: true}
+	}
+	p.produce(ctx, pd, p.tel.tracing(ctx), nil)
 }
 
 // SendBatch queues messages, serialising their keys and values in one
@@ -181,6 +203,14 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 	}
 	keys, kerr := p.keys.Encode(ctx, ks)
 	values, verr := p.values.Encode(ctx, vs)
+	// The messages' index (and typed key and value, when they cannot be
+	// rebuilt, and trace headers) in one allocation each for the batch.
+	more := make([]pendingMore[K, V], len(msgs))
+	tracing := p.tel.tracing(ctx)
+	var headers []traceHeader
+	if tracing {
+		headers = make([]traceHeader, len(msgs))
+	}
 	for i := range msgs {
 		ke, ve := itemError(kerr, i), itemError(verr, i)
 		if ke != nil || ve != nil {
@@ -191,10 +221,17 @@ func (p *Producer[K, V]) SendBatch(ctx context.Context, msgs []Message[K, V], do
 			p.failEncode(ctx, &msgs[i], i, ke, ve, key, done)
 			continue
 		}
-		m := &msgs[i]
-		pd := &pending[K, V]{key: m.Key, value: m.Value, index: i, done: done}
-		pd.rec = kgo.Record{Topic: m.Topic, Key: keys[i], Value: values[i], Headers: m.Headers, Partition: m.Partition, Timestamp: m.Timestamp}
-		p.produce(ctx, pd)
+		pd := newPending(&msgs[i], keys[i], values[i], done)
+		pd.more = &more[i]
+		more[i].index = i
+		if !p.fromWire {
+			more[i].key, more[i].value, more[i].typed = msgs[i].Key, msgs[i].Value, true
+		}
+		var th *traceHeader
+		if tracing {
+			th = &headers[i]
+		}
+		p.produce(ctx, pd, tracing, th)
 	}
 }
 
@@ -234,83 +271,175 @@ func (p *Producer[K, V]) failEncode(ctx context.Context, m *Message[K, V], index
 	}
 }
 
-// pending is one message in flight: the record kgo sends, the message for
-// its Delivery, and the send span, in one allocation. It is also the
-// record's Context (the caller's context, embedded), which is how the
-// shared promise finds it: raw kgo allocates a record per message too, so
-// the SDK adds no allocation of its own on the produce path.
+// pending is one message in flight: the record kgo sends and what its
+// Delivery needs. It is also the record's Context, which is how the
+// shared promise finds it.
 //
-// The message's other fields live in the record (Delivery rebuilds the
-// Message from it), so a message costs little more memory than raw kgo's
-// record: the allocation rate drives the garbage collector's share of the
-// produce path.
+// Its size is the produce path's main cost beyond raw kgo's: kgo keeps
+// every buffered record alive, and the bytes of those records are what
+// the garbage collector and the caches work through. A pending is a
+// kgo.Record and two words (176 bytes, the size class above the record's
+// 160), which measured as fast as the bare record, where the record with
+// the message's typed key and value, index and span beside it (240
+// bytes) cost a tenth of the produce path more (BENCHMARKS.md). So what
+// a message needs beyond its record is in more, and only when it needs
+// it: a message sent with Send, not traced, whose codecs rebuild the key
+// and value from their encoding (Bytes, String), has none.
 type pending[K, V any] struct {
-	context.Context
-	rec   kgo.Record
-	key   K
-	value V
-	index int
-	done  func(Delivery[K, V])
-	span  trace.Span
+	rec  kgo.Record
+	done func(Delivery[K, V])
+	more *pendingMore[K, V]
 }
 
-// message rebuilds the Message pd was made from; its Headers include the
-// traceparent the producer added, and Partition and Timestamp are the
-// ones the record got.
-func (pd *pending[K, V]) message() Message[K, V] {
+// pendingMore is what some messages need beyond their record.
+type pendingMore[K, V any] struct {
+	// ctx is the send span's context (nil when the message is not
+	// traced).
+	ctx context.Context
+	// key and value are the message's, when typed (else they are rebuilt
+	// from the record).
+	key   K
+	value V
+	typed bool
+	// index is the message's position in its SendBatch call.
+	index int
+}
+
+// newPending makes the pending state of m, encoded as key and value.
+// Fields are set one by one: building a kgo.Record and copying it in
+// costs a copy of the whole record, with write barriers.
+func newPending[K, V any](m *Message[K, V], key, value []byte, done func(Delivery[K, V])) *pending[K, V] {
+	pd := &pending[K, V]{done: done}
 	r := &pd.rec
-	return Message[K, V]{Topic: r.Topic, Key: pd.key, Value: pd.value, Headers: r.Headers, Partition: r.Partition, Timestamp: r.Timestamp}
+	r.Topic, r.Key, r.Value, r.Headers = m.Topic, key, value, m.Headers
+	r.Partition, r.Timestamp = m.Partition, m.Timestamp
+	return pd
+}
+
+// The record's Context is its send span's context when it has one, and
+// context.Background's otherwise: kgo honours cancellation through the
+// context given to Produce, which is the caller's (or the span's, which
+// derives from it).
+
+func (pd *pending[K, V]) Deadline() (time.Time, bool) {
+	if c := pd.ctx(); c != nil {
+		return c.Deadline()
+	}
+	return time.Time{}, false
+}
+
+func (pd *pending[K, V]) Done() <-chan struct{} {
+	if c := pd.ctx(); c != nil {
+		return c.Done()
+	}
+	return nil
+}
+
+func (pd *pending[K, V]) Err() error {
+	if c := pd.ctx(); c != nil {
+		return c.Err()
+	}
+	return nil
+}
+
+func (pd *pending[K, V]) Value(key any) any {
+	if c := pd.ctx(); c != nil {
+		return c.Value(key)
+	}
+	return nil
+}
+
+func (pd *pending[K, V]) ctx() context.Context {
+	if pd.more != nil {
+		return pd.more.ctx
+	}
+	return nil
+}
+
+// fill sets d's Message and Index from pd: the Message rebuilt, its
+// Headers with the traceparent the producer added, and Partition and
+// Timestamp the ones the record got. (Filling in place spares copying a
+// Message into the Delivery, which showed in the produce path.)
+func (p *Producer[K, V]) fill(d *Delivery[K, V], pd *pending[K, V]) {
+	r, m := &pd.rec, &d.Message
+	m.Topic, m.Headers, m.Partition, m.Timestamp = r.Topic, r.Headers, r.Partition, r.Timestamp
+	if mo := pd.more; mo != nil {
+		d.Index = mo.index
+		if mo.typed {
+			m.Key, m.Value = mo.key, mo.value
+			return
+		}
+	}
+	m.Key, m.Value = p.keyWire.fromWire(r.Key), p.valueWire.fromWire(r.Value)
 }
 
 // produce hands one encoded message (its key and value already in pd.rec)
-// to kgo, with its send span.
-func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V]) {
+// to kgo, with its send span if tracing; th, if not nil, is where its
+// trace header may go.
+func (p *Producer[K, V]) produce(ctx context.Context, pd *pending[K, V], tracing bool, th *traceHeader) {
 	if pd.rec.Topic == "" {
 		pd.rec.Topic = p.topic
 	}
 	if pd.rec.Topic == "" {
 		if pd.done != nil {
-			pd.done(Delivery[K, V]{Message: pd.message(), Index: pd.index, Partition: -1, Offset: -1, Err: ErrNoTopic})
+			d := Delivery[K, V]{Partition: -1, Offset: -1, Err: ErrNoTopic}
+			p.fill(&d, pd)
+			pd.done(d)
 		}
 		return
 	}
-	pd.Context, pd.span = p.tel.startSend(ctx, &pd.rec)
+	if tracing {
+		var recording bool
+		if ctx, recording = p.tel.startSend(ctx, &pd.rec, th); recording {
+			if pd.more == nil {
+				pd.more = new(pendingMore[K, V])
+			}
+			pd.more.ctx = ctx
+		}
+	}
 	pd.rec.Context = pd
-	p.cl.Produce(pd.Context, &pd.rec, p.promise)
+	p.cl.Produce(ctx, &pd.rec, p.promise)
 }
 
 // finish is the promise of every record: it ends the span, counts, and
 // reports the delivery.
 func (p *Producer[K, V]) finish(r *kgo.Record, err error) {
 	pd := r.Context.(*pending[K, V])
-	endSend(pd.span, r, err)
+	if sctx := pd.ctx(); sctx != nil {
+		endSend(sctx, p.tel.clientID, r, err)
+	}
 	if err != nil {
 		p.tel.countError(context.Background(), r.Topic, "send")
-	} else {
-		p.tel.sent.Add(context.Background(), 1, p.tel.topicOpts(r.Topic)...)
+	}
+	if p.tel.counting {
+		p.tel.countSent(r.Topic, err)
 	}
 	if pd.done != nil {
-		pd.done(Delivery[K, V]{Message: pd.message(), Index: pd.index, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Err: err})
+		var d Delivery[K, V]
+		p.fill(&d, pd)
+		d.Partition, d.Offset, d.Timestamp, d.Err = r.Partition, r.Offset, r.Timestamp, err
+		pd.done(d)
 	}
 }
 
-// oneEncoder returns how to encode a single key or value with c: directly
-// when the codec can do one item (the in-process codecs can), else as a
-// batch of one. It is chosen once, when the producer is made.
-func oneEncoder[T any](c Codec[T]) func(context.Context, T) ([]byte, error) {
-	if one, ok := c.(interface{ encodeOne(T) ([]byte, error) }); ok {
-		return func(_ context.Context, v T) ([]byte, error) { return one.encodeOne(v) }
-	}
-	return func(ctx context.Context, v T) ([]byte, error) {
-		out, err := c.Encode(ctx, []T{v})
-		if err != nil {
-			if re := itemError(err, 0); re != nil {
-				return nil, re
-			}
-			return nil, err
+// wireDecoder is a codec that rebuilds a value from its encoding without
+// decoding (Bytes, String).
+type wireDecoder[T any] interface{ fromWire([]byte) T }
+
+// oneEncoder is a codec that encodes a single item without a batch.
+type oneEncoder[T any] interface{ encodeOne(T) ([]byte, error) }
+
+// encodeBatchOfOne encodes v as c's batch of one, for codecs that are
+// no oneEncoder.
+func encodeBatchOfOne[T any](ctx context.Context, c Codec[T], v T) ([]byte, error) {
+	out, err := c.Encode(ctx, []T{v})
+	if err != nil {
+		if re := itemError(err, 0); re != nil {
+			return nil, re
 		}
-		return out[0], nil
+		return nil, err
 	}
+	return out[0], nil
 }
 
 func (p *Producer[K, V]) topicOf(m *Message[K, V]) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -176,12 +177,20 @@ func TestBadValueNamesRecordAndField(t *testing.T) {
 	if err := raw.ProduceSync(ctx, &kgo.Record{Topic: "users", Value: []byte("{broken")}, &kgo.Record{Topic: "users", Key: []byte("gone")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := sdk.NewConsumer(sdk.String(), sdk.SerdeCodec[user](strictUsers{}), sdk.Brokers(seeds...), sdk.Topics("users"), sdk.FromBeginning())
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	c, err := sdk.NewConsumer(sdk.String(), sdk.SerdeCodec[user](strictUsers{}), sdk.Brokers(seeds...), sdk.Topics("users"), sdk.FromBeginning(), sdk.MeterProvider(mp))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
 	recs := pollN(t, ctx, c, 4)
+	// The record that could not be decoded is counted as consumed with
+	// error.type=deserialize, and as an error.
+	counts := sumsByErrorType(t, ctx, reader)
+	if counts[sdk.MetricConsumed+" "] != 3 || counts[sdk.MetricConsumed+" deserialize"] != 1 || counts[sdk.MetricErrors+" deserialize"] != 1 {
+		t.Errorf("consumer counts %v", counts)
+	}
 	if recs[3].Err != nil || recs[3].Key != "gone" || recs[3].Value != (user{}) {
 		t.Errorf("tombstone: %+v", recs[3])
 	}
@@ -231,7 +240,9 @@ func TestTracesJoinAcrossRecords(t *testing.T) {
 	if send == nil || poll == nil || process == nil {
 		t.Fatalf("spans %v", keys(spans))
 	}
-	if send.SpanKind() != trace.SpanKindProducer || poll.SpanKind() != trace.SpanKindConsumer || process.SpanKind() != trace.SpanKindConsumer {
+	// The messaging conventions' kinds: send PRODUCER, receive CLIENT,
+	// process CONSUMER.
+	if send.SpanKind() != trace.SpanKindProducer || poll.SpanKind() != trace.SpanKindClient || process.SpanKind() != trace.SpanKindConsumer {
 		t.Errorf("kinds %v %v %v", send.SpanKind(), poll.SpanKind(), process.SpanKind())
 	}
 	if send.Parent().SpanID() != appSpan.SpanContext().SpanID() {
@@ -243,11 +254,17 @@ func TestTracesJoinAcrossRecords(t *testing.T) {
 	if len(poll.Links()) != 1 || poll.Links()[0].SpanContext.SpanID() != send.SpanContext().SpanID() {
 		t.Errorf("the poll span does not link to the send span: %v", poll.Links())
 	}
+	if len(process.Links()) != 1 || process.Links()[0].SpanContext.SpanID() != send.SpanContext().SpanID() {
+		t.Errorf("the process span does not link to the message's creation context: %v", process.Links())
+	}
 	for name, want := range map[string][]attribute.KeyValue{
 		"send orders": {attribute.String("messaging.system", "kafka"), attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.operation.name", "send"),
 			attribute.String("messaging.destination.name", "orders"), attribute.String("messaging.destination.partition.id", fmt.Sprint(r.Partition)),
-			attribute.Int("messaging.kafka.offset", 0)},
-		"poll orders":    {attribute.String("messaging.operation.type", "receive"), attribute.Int("messaging.batch.message_count", 1)},
+			attribute.Int("messaging.kafka.offset", 0), attribute.String("messaging.kafka.message.key", "k"),
+			attribute.Int("messaging.message.body.size", 1), attribute.String("messaging.client.id", "runnel-sdk")},
+		"poll orders": {attribute.String("messaging.operation.type", "receive"), attribute.Int("messaging.batch.message_count", 1),
+			attribute.String("messaging.destination.partition.id", fmt.Sprint(r.Partition))},
 		"process orders": {attribute.String("messaging.operation.type", "process"), attribute.String("messaging.client.id", "billing")},
 	} {
 		have := attribute.NewSet(spans[name].Attributes()...)
@@ -256,6 +273,47 @@ func TestTracesJoinAcrossRecords(t *testing.T) {
 				t.Errorf("%s: %s = %v, want %v", name, kv.Key, v.String(), kv.Value.String())
 			}
 		}
+	}
+	// The attributes a sampler may decide on are there when the send span
+	// starts.
+	if len(rec.Started()) == 0 {
+		t.Fatal("no started spans")
+	}
+	for _, s := range rec.Started() {
+		if s.Name() != "send orders" {
+			continue
+		}
+		have := attribute.NewSet(s.Attributes()...)
+		for _, k := range []attribute.Key{"messaging.system", "messaging.operation.type", "messaging.operation.name", "messaging.destination.name"} {
+			if !have.HasValue(k) {
+				t.Errorf("the send span started without %s", k)
+			}
+		}
+	}
+
+	// Processing inside another span (say, an HTTP handler's): the process
+	// span still joins the producer's trace and links to both.
+	handlerCtx, handler := tp.Tracer("app").Start(ctx, "handler")
+	if err := c.Process(handlerCtx, r, func(context.Context) error { return errors.New("no stock") }); err == nil {
+		t.Fatal("Process lost fn's error")
+	}
+	handler.End()
+	var failed sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "process orders" && s.Status().Code == codes.Error {
+			failed = s
+		}
+	}
+	if failed == nil {
+		t.Fatal("no failed process span")
+	}
+	if failed.Parent().SpanID() != send.SpanContext().SpanID() || len(failed.Links()) != 2 || failed.Links()[1].SpanContext.SpanID() != handler.SpanContext().SpanID() {
+		t.Errorf("process span in a handler: parent %v, links %v", failed.Parent().SpanID(), failed.Links())
+	}
+	if fs := attribute.NewSet(failed.Attributes()...); fs.Len() == 0 {
+		t.Error("failed process span has no attributes")
+	} else if v, ok := fs.Value("error.type"); !ok || v.AsString() != "process" {
+		t.Errorf("failed process span: error.type %v", v)
 	}
 }
 
@@ -522,5 +580,260 @@ func TestCloseFlushes(t *testing.T) {
 	defer mu.Unlock()
 	if acked != 1000 {
 		t.Errorf("Close returned with %d of 1000 records acknowledged", acked)
+	}
+}
+
+// deliveries collects Send's deliveries.
+type deliveries[K, V any] struct {
+	mu  sync.Mutex
+	got []sdk.Delivery[K, V]
+	wg  sync.WaitGroup
+}
+
+func (d *deliveries[K, V]) done() func(sdk.Delivery[K, V]) {
+	d.wg.Add(1)
+	return func(dl sdk.Delivery[K, V]) {
+		d.mu.Lock()
+		d.got = append(d.got, dl)
+		d.mu.Unlock()
+		d.wg.Done()
+	}
+}
+
+// A Delivery gives back the message as sent, whether the producer kept
+// its typed key and value (JSON) or rebuilds them from the record (Bytes,
+// String), traced or not.
+func TestDeliveryCarriesTheMessage(t *testing.T) {
+	seeds := fakeCluster(t, 3, "d")
+	ctx := ctxT(t)
+	hdr := []sdk.Header{{Key: "h", Value: []byte("v")}}
+	when := time.UnixMilli(1700000000123)
+
+	raw, err := sdk.NewProducer(sdk.Bytes(), sdk.Bytes(), sdk.Brokers(seeds...), sdk.DefaultTopic("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	var rd deliveries[[]byte, []byte]
+	raw.Send(ctx, sdk.Message[[]byte, []byte]{Key: []byte("k1"), Value: []byte("v1"), Headers: hdr, Timestamp: when}, rd.done())
+	raw.Send(ctx, sdk.Message[[]byte, []byte]{Value: []byte("v2")}, rd.done())
+	rd.wg.Wait()
+	for _, d := range rd.got {
+		if d.Err != nil || d.Message.Topic != "d" || d.Index != 0 || d.Offset < 0 || d.Partition != d.Message.Partition {
+			t.Errorf("delivery %+v", d)
+		}
+		switch string(d.Message.Value) {
+		case "v1":
+			if string(d.Message.Key) != "k1" || len(d.Message.Headers) != 1 || !d.Message.Timestamp.Equal(when) || !d.Timestamp.Equal(when) {
+				t.Errorf("first message came back as %+v", d.Message)
+			}
+		case "v2":
+			if d.Message.Key != nil || d.Message.Timestamp.IsZero() {
+				t.Errorf("second message came back as %+v", d.Message)
+			}
+		default:
+			t.Errorf("unknown value %q", d.Message.Value)
+		}
+	}
+
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(ctx)
+	typed, err := sdk.NewProducer(sdk.String(), sdk.JSON[user](), sdk.Brokers(seeds...), sdk.DefaultTopic("d"), sdk.TracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer typed.Close(ctx)
+	var td deliveries[string, user]
+	typed.Send(ctx, sdk.Message[string, user]{Key: "ann", Value: user{Name: "ann", Age: 7}}, td.done())
+	td.wg.Wait()
+	if d := td.got[0]; d.Err != nil || d.Message.Key != "ann" || d.Message.Value != (user{Name: "ann", Age: 7}) ||
+		len(d.Message.Headers) != 1 || d.Message.Headers[0].Key != "traceparent" {
+		t.Errorf("typed, traced delivery %+v", d)
+	}
+
+	// String keys are rebuilt from the record, for Send and SendBatch.
+	str, err := sdk.NewProducer(sdk.String(), sdk.String(), sdk.Brokers(seeds...), sdk.DefaultTopic("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer str.Close(ctx)
+	ds, err := str.SendSync(ctx, sdk.Message[string, string]{Key: "a", Value: "1"}, sdk.Message[string, string]{Value: "2"}, sdk.Message[string, string]{Key: "c", Value: "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"a", "", "c"} {
+		if ds[i].Index != i || ds[i].Message.Key != want || ds[i].Message.Value != fmt.Sprint(i+1) {
+			t.Errorf("batch delivery %d: %+v", i, ds[i])
+		}
+	}
+}
+
+// A traced message's traceparent goes into a headers slice of its own:
+// messages sharing the caller's slice (with room to spare) each keep
+// their own trace, and the caller's slice is left as it was.
+func TestTraceHeaderLeavesTheCallersSlice(t *testing.T) {
+	seeds := fakeCluster(t, 1, "h")
+	ctx := ctxT(t)
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(ctx)
+	p, err := sdk.NewProducer(sdk.String(), sdk.String(), sdk.Brokers(seeds...), sdk.DefaultTopic("h"), sdk.TracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	shared := make([]sdk.Header, 1, 8)
+	shared[0] = sdk.Header{Key: "app", Value: []byte("x")}
+	msgs := []sdk.Message[string, string]{{Value: "1", Headers: shared}, {Value: "2", Headers: shared}}
+	ds, err := p.SendSync(ctx, msgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spare := shared[:cap(shared)]; spare[1].Key != "" {
+		t.Errorf("the producer wrote into the caller's headers: %v", spare[:2])
+	}
+	var tps []string
+	for _, d := range ds {
+		hs := d.Message.Headers
+		if len(hs) != 2 || hs[0].Key != "app" || hs[1].Key != "traceparent" {
+			t.Fatalf("headers %v", hs)
+		}
+		tps = append(tps, string(hs[1].Value))
+	}
+	if tps[0] == tps[1] {
+		t.Errorf("two messages carry one traceparent %s", tps[0])
+	}
+}
+
+// A send that fails says why on its span (error.type) and in the sent
+// metric, as the messaging conventions ask.
+func TestFailedSendTelemetry(t *testing.T) {
+	seeds := fakeCluster(t, 1, "exists")
+	ctx := ctxT(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	p, err := sdk.NewProducer(sdk.Bytes(), sdk.Bytes(), sdk.Brokers(seeds...), sdk.TracerProvider(tp), sdk.MeterProvider(mp),
+		sdk.DeliveryTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	_, err = p.SendSync(ctx, sdk.Message[[]byte, []byte]{Topic: "missing", Value: []byte("v")}, sdk.Message[[]byte, []byte]{Topic: "exists", Value: []byte("v")})
+	if err == nil {
+		t.Fatal("a send to a missing topic succeeded")
+	}
+	var errType string
+	for _, s := range rec.Ended() {
+		if s.Name() != "send missing" {
+			continue
+		}
+		if s.Status().Code != codes.Error {
+			t.Errorf("status %v", s.Status())
+		}
+		for _, kv := range s.Attributes() {
+			if kv.Key == "error.type" {
+				errType = kv.Value.AsString()
+			}
+		}
+	}
+	t.Logf("the failed send ended with error.type %s", errType)
+	if errType == "" || errType == "_OTHER" {
+		t.Errorf("the failed send span's error.type is %q", errType)
+	}
+	counts := sumsByErrorType(t, ctx, reader)
+	if counts[sdk.MetricSent+" "] != 1 || counts[sdk.MetricSent+" "+errType] != 1 || counts[sdk.MetricErrors+" send"] != 1 {
+		t.Errorf("counts by error.type: %v, want 1 sent, 1 failed with %s", counts, errType)
+	}
+}
+
+// sumsByErrorType collects reader's counters, summed by metric name and
+// error.type ("name" plus a space plus the type, empty when none). Every
+// data point of the SDK's counters must carry messaging.operation.name.
+func sumsByErrorType(t *testing.T, ctx context.Context, reader sdkmetric.Reader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			d, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			for _, dp := range d.DataPoints {
+				if !dp.Attributes.HasValue("messaging.operation.name") {
+					t.Errorf("%s data point without messaging.operation.name: %v", m.Name, dp.Attributes.ToSlice())
+				}
+				et, _ := dp.Attributes.Value("error.type")
+				out[m.Name+" "+et.AsString()] += dp.Value
+			}
+		}
+	}
+	return out
+}
+
+// OnRevoked runs when a rebalance takes partitions away: here when a
+// second consumer joins and gets one of the first one's two partitions.
+// OnAssigned tells the newcomer what it got.
+func TestRebalanceCallbacks(t *testing.T) {
+	seeds := fakeCluster(t, 2, "work")
+	ctx := ctxT(t)
+	type event struct {
+		who, what string
+		parts     []int32
+	}
+	events := make(chan event, 16)
+	consumer := func(who string) *sdk.Consumer[string, string] {
+		c, err := sdk.NewConsumer(sdk.String(), sdk.String(), sdk.Brokers(seeds...), sdk.Topics("work"), sdk.Group("crew"),
+			sdk.OnAssigned(func(_ context.Context, m map[string][]int32) { events <- event{who, "assigned", m["work"]} }),
+			sdk.OnRevoked(func(_ context.Context, m map[string][]int32) { events <- event{who, "revoked", m["work"]} }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Poll in the background: a group member does its group work as
+		// it polls.
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for pctx.Err() == nil {
+				c.Poll(pctx)
+			}
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+			c.Close(context.Background())
+		})
+		return c
+	}
+	next := func(want string) event {
+		t.Helper()
+		select {
+		case e := <-events:
+			if e.who+" "+e.what != want {
+				t.Fatalf("event %s %s %v, want %s", e.who, e.what, e.parts, want)
+			}
+			return e
+		case <-ctx.Done():
+			t.Fatalf("no %s", want)
+		}
+		return event{}
+	}
+	consumer("a")
+	if e := next("a assigned"); len(e.parts) != 2 {
+		t.Fatalf("a alone got %v, want both partitions", e.parts)
+	}
+	consumer("b")
+	revoked := next("a revoked")
+	if len(revoked.parts) != 1 {
+		t.Fatalf("a lost %v, want one partition", revoked.parts)
+	}
+	// Cooperative rebalancing: b gets what a gave up.
+	if e := next("b assigned"); len(e.parts) != 1 || e.parts[0] != revoked.parts[0] {
+		t.Errorf("b got %v, a gave up %v", e.parts, revoked.parts)
 	}
 }

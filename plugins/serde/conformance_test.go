@@ -84,7 +84,7 @@ func suites() map[string]conformance.Suite {
 			Bad: []conformance.Bad{
 				{Value: `{"id":"x","name":"a"}`, Field: "id"},
 				{Value: `{"id":1}`, Field: "name"},
-				{Value: `{"id":1,"name":"a","address":{"city":"x","zip":"nope"}}`, Field: "address"},
+				{Value: `{"id":1,"name":"a","address":{"city":"x","zip":"nope"}}`, Field: "address.zip"},
 				{Value: `{"id":1,"name":"a","tags":["ok",7]}`, Field: "tags[1]"},
 				{Value: `{"id":1,"name":"a","kind":"GOLD"}`, Field: "kind"},
 				{Value: `{"id":1,"name":"a","unknown":true}`, Field: "unknown"},

@@ -133,9 +133,16 @@ func TestCrashedPluginRestarts(t *testing.T) {
 			t.Errorf("the crash error does not quote the panic: %v", err)
 		}
 		t.Logf("%s failed after %s: %v", how, time.Since(start), err)
-		// The next call starts the plugin again (after the backoff).
+		if ce.Restart != 50*time.Millisecond {
+			t.Errorf("%s: restart after %s, want the initial backoff of 50ms", how, ce.Restart)
+		}
+		// The next call starts the plugin again, after the backoff: the
+		// crash came after start, so at least Restart has passed since.
 		if out, err := enc(`"again"`); err != nil || string(out[0]) != `"AGAIN"` {
 			t.Fatalf("after %s: Encode = %q, %v", how, out, err)
+		}
+		if waited := time.Since(start); waited < ce.Restart {
+			t.Errorf("%s: the plugin was started again %s after the call, before its backoff of %s", how, waited, ce.Restart)
 		}
 	}
 	if proc.Starts() != 3 {
@@ -165,6 +172,21 @@ func TestCrashedPluginRestarts(t *testing.T) {
 	var be *serde.BatchError
 	if !errors.As(err, &be) || be.Records[0].Field != "word" || be.Records[0].Reason != "bad word" {
 		t.Errorf("bad value: %v", err)
+	}
+	// Crashes in a row double the backoff; a call that succeeds resets it.
+	for _, want := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond} {
+		_, err := enc(`"crash"`)
+		var ce *plugin.CrashError
+		if !errors.As(err, &ce) || ce.Restart != want {
+			t.Fatalf("crash in a row: %v, want a restart after %s", err, want)
+		}
+	}
+	if out, err := enc(`"ok"`); err != nil || string(out[0]) != `"OK"` {
+		t.Fatalf("after crashes in a row: %q, %v", out, err)
+	}
+	_, err = enc(`"crash"`)
+	if ce := new(plugin.CrashError); !errors.As(err, &ce) || ce.Restart != 50*time.Millisecond {
+		t.Errorf("after a success the backoff starts over: %v", err)
 	}
 }
 

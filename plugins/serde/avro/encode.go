@@ -252,15 +252,21 @@ func appendDatum(b []byte, s avro.Schema, x any) ([]byte, error) {
 
 // appendUnion writes x with the first branch that accepts it, or with the
 // branch its wrapper names ({"string": "x"}).
+//
+// When x fits no branch but exactly one branch is of x's JSON kind (an
+// object for a record in ["null", Address]), that branch's error is the
+// one returned: it names the field inside x that is wrong.
 func appendUnion(b []byte, u *avro.UnionSchema, x any) ([]byte, error) {
-	var first error
+	var closest error
+	kindMatches := 0
 	for i, t := range u.Types() {
 		out, err := appendDatum(appendLong(b, int64(i)), t, x)
 		if err == nil {
 			return out, nil
 		}
-		if first == nil {
-			first = err
+		if sameKind(t, x) {
+			kindMatches++
+			closest = err
 		}
 	}
 	if m, ok := x.(map[string]any); ok && len(m) == 1 {
@@ -276,11 +282,42 @@ func appendUnion(b []byte, u *avro.UnionSchema, x any) ([]byte, error) {
 			}
 		}
 	}
+	if kindMatches == 1 {
+		return nil, closest
+	}
 	names := make([]string, len(u.Types()))
 	for i, t := range u.Types() {
 		names[i] = branchName(t)
 	}
 	return nil, bad("%s fits no branch of the union [%s]", describe(x), strings.Join(names, ", "))
+}
+
+// sameKind reports whether schema s takes JSON values of x's kind.
+func sameKind(s avro.Schema, x any) bool {
+	if r, ok := s.(*avro.RefSchema); ok {
+		s = r.Schema()
+	}
+	switch x.(type) {
+	case map[string]any:
+		return s.Type() == avro.Record || s.Type() == avro.Map
+	case []any:
+		return s.Type() == avro.Array
+	case string:
+		switch s.Type() {
+		case avro.String, avro.Enum, avro.Bytes, avro.Fixed:
+			return true
+		}
+	case stdjson.Number:
+		switch s.Type() {
+		case avro.Int, avro.Long, avro.Float, avro.Double:
+			return true
+		}
+	case bool:
+		return s.Type() == avro.Boolean
+	case nil:
+		return s.Type() == avro.Null
+	}
+	return false
 }
 
 // branchName is how a union branch is named in Avro's JSON encoding.
