@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -45,8 +46,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, kind int8, parts []Partit
 	}
 	v := c.liveView()
 	out := make(map[PartitionRef]error, len(parts))
-	byTopic := map[string]*metadata.TopicChange{}
-	var order []string
+	var cs changeSet
 	for _, ref := range parts {
 		t, ok := c.store.Topic(ref.Topic)
 		if !ok || t.Deleting || ref.Partition < 0 || int(ref.Partition) >= len(t.Partitions) {
@@ -77,25 +77,17 @@ func (c *Controller) ElectLeaders(ctx context.Context, kind int8, parts []Partit
 			out[ref] = kerr.EligibleLeadersNotAvailable
 			continue
 		}
-		tc := byTopic[ref.Topic]
-		if tc == nil {
-			tc = &metadata.TopicChange{Topic: ref.Topic}
-			byTopic[ref.Topic] = tc
-			order = append(order, ref.Topic)
-		}
+		tc := cs.topic(ref.Topic, func() *metadata.TopicChange { return &metadata.TopicChange{Topic: ref.Topic} })
 		tc.States = append(tc.States, st)
 		out[ref] = nil
 	}
-	changes := make([]metadata.TopicChange, 0, len(order))
-	for _, name := range order {
-		changes = append(changes, *byTopic[name])
-	}
+	changes := cs.list()
 	if len(changes) == 0 {
 		return out, nil
 	}
 	c.logChanges(changes)
 	if err := c.store.WriteAsController(ctx, changes); err != nil {
-		if err == ErrNotController {
+		if errors.Is(err, ErrNotController) {
 			return nil, err
 		}
 		// Some topics may have been written: report the election as
@@ -153,4 +145,33 @@ func (c *Controller) balanceLeaders(ctx context.Context) error {
 	c.log.Info("leaders are out of balance: electing preferred leaders", "partitions", len(parts))
 	_, err := c.ElectLeaders(ctx, ElectPreferred, parts)
 	return err
+}
+
+// changeSet gathers the changes of a request by topic, in the order the
+// topics first come up.
+type changeSet struct {
+	byTopic map[string]*metadata.TopicChange
+	order   []string
+}
+
+// topic returns the topic's change, made by init the first time.
+func (cs *changeSet) topic(name string, init func() *metadata.TopicChange) *metadata.TopicChange {
+	if tc := cs.byTopic[name]; tc != nil {
+		return tc
+	}
+	if cs.byTopic == nil {
+		cs.byTopic = map[string]*metadata.TopicChange{}
+	}
+	tc := init()
+	cs.byTopic[name] = tc
+	cs.order = append(cs.order, name)
+	return tc
+}
+
+func (cs *changeSet) list() []metadata.TopicChange {
+	out := make([]metadata.TopicChange, 0, len(cs.order))
+	for _, name := range cs.order {
+		out = append(out, *cs.byTopic[name])
+	}
+	return out
 }

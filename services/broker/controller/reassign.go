@@ -38,8 +38,7 @@ func (c *Controller) Reassign(ctx context.Context, reqs []Reassignment) (map[Par
 	}
 	v := c.liveView()
 	out := make(map[PartitionRef]error, len(reqs))
-	byTopic := map[string]*metadata.TopicChange{}
-	var order []string
+	var cs changeSet
 	for _, r := range reqs {
 		t, ok := c.store.Topic(r.Topic)
 		if !ok || t.Deleting || r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
@@ -56,12 +55,9 @@ func (c *Controller) Reassign(ctx context.Context, reqs []Reassignment) (map[Par
 			out[r.PartitionRef] = kerr.NoReassignmentInProgress
 			continue
 		}
-		tc := byTopic[r.Topic]
-		if tc == nil {
-			tc = &metadata.TopicChange{Topic: t.Name, Assignment: t.Assignment(), AssignmentVersion: t.Version}
-			byTopic[r.Topic] = tc
-			order = append(order, r.Topic)
-		}
+		tc := cs.topic(r.Topic, func() *metadata.TopicChange {
+			return &metadata.TopicChange{Topic: t.Name, Assignment: t.Assignment(), AssignmentVersion: t.Version}
+		})
 		original := original(&p)
 		target := r.Replicas
 		if target == nil {
@@ -97,10 +93,7 @@ func (c *Controller) Reassign(ctx context.Context, reqs []Reassignment) (map[Par
 		}
 		out[r.PartitionRef] = nil
 	}
-	changes := make([]metadata.TopicChange, 0, len(order))
-	for _, name := range order {
-		changes = append(changes, *byTopic[name])
-	}
+	changes := cs.list()
 	if len(changes) == 0 {
 		return out, nil
 	}
