@@ -80,6 +80,10 @@ type Manager struct {
 	fetchers      map[int32]*fetcher
 	stopFollowing bool
 	isrQueue      chan *Partition
+	// isrFailed is when the ISR worker last logged a failed write of each
+	// partition (the worker's own): a leader cut off from the coordinator
+	// retries every tick, and says so every isrLogInterval.
+	isrFailed map[storage.PartitionID]time.Time
 
 	replicated  metric.Int64Counter
 	truncations metric.Int64Counter
@@ -163,7 +167,7 @@ func NewManager(p Params) *Manager {
 	}, led, under, underMin)
 	m = &Manager{self: p.BrokerID, dataDir: p.DataDir, backend: p.Backend, broker: p.Broker,
 		log: p.Logger.With("component", "replica"), now: p.Now, parts: map[storage.PartitionID]*Partition{},
-		peers: p.Peers, isr: p.ISR, fetchers: map[int32]*fetcher{}, isrQueue: make(chan *Partition, 1024),
+		peers: p.Peers, isr: p.ISR, fetchers: map[int32]*fetcher{}, isrQueue: make(chan *Partition, 1024), isrFailed: map[storage.PartitionID]time.Time{},
 		replicated: replicated, truncations: truncations, isrChanges: isrChanges,
 		noCompactor: map[storage.PartitionID]bool{}, ctx: ctx, cancel: cancel}
 	m.hwCheckpoint = map[storage.PartitionID]int64{}
@@ -457,6 +461,9 @@ func (m *Manager) isrLoop() {
 	}
 }
 
+// isrLogInterval is how often a partition's failing ISR writes are logged.
+const isrLogInterval = 30 * time.Second
+
 // updateISR writes the ISR p's leader wants, when it differs from the one
 // it has.
 func (m *Manager) updateISR(p *Partition) {
@@ -470,11 +477,13 @@ func (m *Manager) updateISR(p *Partition) {
 	old := p.State()
 	v, err := m.isr.UpdateISR(m.ctx, p.id.Topic, p.id.Partition, st.Leader, st.LeaderEpoch, st.ISR, st.Version)
 	if err != nil {
-		if m.ctx.Err() == nil {
-			m.log.Info("ISR change not written", "partition", p.id.String(), "isr", st.ISR, "err", err)
+		if last, ok := m.isrFailed[p.id]; m.ctx.Err() == nil && (!ok || time.Since(last) >= isrLogInterval) {
+			m.isrFailed[p.id] = time.Now()
+			m.log.Info("ISR change not written; retrying", "partition", p.id.String(), "isr", st.ISR, "err", err)
 		}
 		return
 	}
+	delete(m.isrFailed, p.id)
 	st.Version = v
 	if _, err := p.setState(st, m.now()); err != nil {
 		m.log.Warn("applying ISR change", "partition", p.id.String(), "err", err)
