@@ -300,3 +300,69 @@ func reassignments(t *testing.T, c *brokertest.Cluster) []kmsg.ListPartitionReas
 	}
 	return out
 }
+
+// tailer consumes a topic from the start while the test runs, keeping
+// what it read by partition.
+type tailer struct {
+	mu     sync.Mutex
+	values map[int32][]string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startTailer(t *testing.T, c *brokertest.Cluster, topic string, partitions int32) *tailer {
+	offsets := map[int32]kgo.Offset{}
+	for p := range partitions {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	cl := c.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}), kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	tl := &tailer{values: map[int32][]string{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(tl.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			tl.mu.Lock()
+			fs.EachRecord(func(r *kgo.Record) { tl.values[r.Partition] = append(tl.values[r.Partition], string(r.Value)) })
+			tl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-tl.done })
+	return tl
+}
+
+// matches waits until the tailer has read as much as want holds of each
+// partition, then checks it read exactly that: no record twice, none
+// missed, none that is not in the log.
+func (tl *tailer) matches(t *testing.T, want map[int32][]string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		tl.mu.Lock()
+		caught := true
+		for p, w := range want {
+			if len(tl.values[p]) < len(w) {
+				caught = false
+			}
+		}
+		tl.mu.Unlock()
+		if caught {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the live consumer did not catch up with the log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tl.cancel()
+	<-tl.done
+	for p, w := range want {
+		if got := tl.values[p]; !slices.Equal(got, w) {
+			n := 0
+			for n < len(got) && n < len(w) && got[n] == w[n] {
+				n++
+			}
+			t.Fatalf("partition %d: the live consumer read %d records, the log holds %d; they part at record %d", p, len(got), len(w), n)
+		}
+	}
+}
