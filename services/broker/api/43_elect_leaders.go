@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,4 +83,14 @@ func (h *Handlers) electLeaders(ctx context.Context, req *kmsg.ElectLeadersReque
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, sp)
 	}
 	return resp, nil
+}
+
+// sortRefs orders partitions by topic, then partition.
+func sortRefs(refs []controller.PartitionRef) {
+	slices.SortFunc(refs, func(a, b controller.PartitionRef) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
 }

@@ -190,16 +190,12 @@ func (c *Controller) reconcileLocked(ctx context.Context) error {
 		c.wasController = false
 		return nil
 	}
-	brokers := c.store.Brokers()
-	current := make(map[int32]int64, len(brokers))
-	for _, b := range brokers {
-		current[b.ID] = b.Epoch
-	}
+	current := c.registrations()
 	if !c.wasController {
 		// A new controller knows no history: what is registered is live.
 		c.wasController = true
 		c.known = current
-		c.log.Info("acting as controller", "brokers", len(brokers))
+		c.log.Info("acting as controller", "brokers", len(current))
 	}
 	v := c.view(current)
 	var changes []metadata.TopicChange
@@ -268,15 +264,18 @@ func (c *Controller) logChanges(changes []metadata.TopicChange) {
 	}
 }
 
-// liveView is the view for a request handled outside a pass.
-func (c *Controller) liveView() View {
+// registrations maps each registered broker to its registration epoch.
+func (c *Controller) registrations() map[int32]int64 {
 	brokers := c.store.Brokers()
 	current := make(map[int32]int64, len(brokers))
 	for _, b := range brokers {
 		current[b.ID] = b.Epoch
 	}
-	return c.view(current)
+	return current
 }
+
+// liveView is the view for a request handled outside a pass.
+func (c *Controller) liveView() View { return c.view(c.registrations()) }
 
 // ControlledShutdown moves every leadership of broker away and removes it
 // from the ISRs (Kafka's ControlledShutdown request). It returns the
@@ -291,13 +290,8 @@ func (c *Controller) ControlledShutdown(ctx context.Context, broker int32, broke
 	if !c.store.IsController() {
 		return nil, ErrNotController
 	}
-	var epoch int64 = -1
-	for _, b := range c.store.Brokers() {
-		if b.ID == broker {
-			epoch = b.Epoch
-		}
-	}
-	if epoch < 0 {
+	epoch, registered := c.registrations()[broker]
+	if !registered {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownBroker, broker)
 	}
 	if brokerEpoch >= 0 && brokerEpoch != epoch {
